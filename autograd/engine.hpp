@@ -1,0 +1,19 @@
+#pragma once
+// The backward engine's functional entry point (torch.autograd.grad).
+#include "autograd/tensor.hpp"
+
+namespace xg {
+
+/// Gradients of `outputs` with respect to `inputs`, weighted by `grad_outputs` (default: ones for
+/// one-element outputs). Leaves' .grad() are not touched. retain_graph defaults to create_graph;
+/// create_graph records the backward pass so the results can be differentiated again.
+/// allow_unused returns an undefined Tensor for an input the outputs do not depend on.
+TensorList grad(const TensorList& outputs, const TensorList& inputs,
+                const TensorList& grad_outputs = {}, std::optional<bool> retain_graph = std::nullopt,
+                bool create_graph = false, bool allow_unused = false);
+
+/// Backpropagates from several tensors at once into the leaves' .grad().
+void backward(const TensorList& tensors, const TensorList& grad_tensors = {},
+              std::optional<bool> retain_graph = std::nullopt, bool create_graph = false);
+
+}  // namespace xg

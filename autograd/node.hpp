@@ -1,0 +1,60 @@
+#pragma once
+// Node: one recorded op in the computation graph (a tensor's grad_fn).
+//
+// A node knows its op name, the nodes of its inputs (edges; nullptr where an input needs no
+// gradient) and how to turn the gradient of its output into gradients of its inputs. Leaves that
+// require grad are reached through an AccumulateGrad node that adds into their .grad().
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/tensor.hpp"
+
+namespace xg {
+
+class Node : public std::enable_shared_from_this<Node> {
+ public:
+  Node(const char* op, std::vector<std::shared_ptr<Node>> next);
+  virtual ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  /// The forward op's name, e.g. "mul" (AccumulateGrad for leaves).
+  const char* op() const { return op_; }
+  /// PyTorch-style node name, e.g. "MulBackward".
+  std::string name() const;
+  /// Input nodes, one per input of the forward op (nullptr: that input needs no gradient).
+  const std::vector<std::shared_ptr<Node>>& next_functions() const { return next_; }
+  /// True if input i of the forward op needs a gradient.
+  bool needs_grad(std::size_t i) const { return i < next_.size() && next_[i] != nullptr; }
+  /// Creation order; later nodes have larger numbers.
+  uint64_t sequence_nr() const { return sequence_nr_; }
+  /// Gradients of the inputs given the gradient of the output (undefined where not needed).
+  virtual TensorList apply(const Tensor& grad_output) = 0;
+  /// Frees what was saved for backward (called after backward unless retain_graph).
+  virtual void release() {}
+  /// The leaf this node accumulates into (AccumulateGrad only).
+  virtual const Tensor* leaf() const { return nullptr; }
+  /// Shapes of the forward inputs, recorded while AnomalyModeGuard is active (else empty).
+  const std::string& anomaly_note() const;
+  void set_anomaly_note(std::string note);
+
+  /// Hooks run on the gradient of this node's output before apply (tensor hooks of non-leaves).
+  std::vector<GradHook>& pre_hooks();
+
+ private:
+  friend class Engine;
+  const char* op_;
+  std::vector<std::shared_ptr<Node>> next_;
+  uint64_t sequence_nr_;
+  std::unique_ptr<std::vector<GradHook>> pre_hooks_;
+  std::unique_ptr<std::string> anomaly_note_;
+  // Engine bookkeeping for one backward pass.
+  uint64_t epoch_ = 0;
+  int32_t dependencies_ = 0;
+  bool needed_ = false;
+  Tensor buffer_;
+};
+
+}  // namespace xg

@@ -1,0 +1,161 @@
+#pragma once
+// Every differentiable op. Binary ops broadcast like NumPy; both operands must share a dtype.
+// Dimensions are int64_t and may be negative (counted from the end).
+// Index tensors (index_select, gather, one_hot, targets) hold integral values in a float tensor.
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "autograd/tensor.hpp"
+
+namespace xg {
+
+// ---- arithmetic (ops/pointwise.cpp) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, double b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor neg(const Tensor& a);
+/// a ** exponent
+Tensor pow(const Tensor& a, double exponent);
+Tensor pow(const Tensor& a, const Tensor& exponent);
+Tensor pow(double base, const Tensor& exponent);
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor abs(const Tensor& a);
+/// Elementwise sign (-1, 0, 1); gradient zero.
+Tensor sign(const Tensor& a);
+Tensor sin(const Tensor& a);
+Tensor cos(const Tensor& a);
+/// Gauss error function.
+Tensor erf(const Tensor& a);
+/// Limits values to [min, max]; either bound may be omitted.
+Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+/// cond != 0 ? a : b, broadcast over all three.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// ---- comparisons: 1/0 in the dtype of a, never require grad ----
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, double b);
+Tensor lt(const Tensor& a, double b);
+
+// ---- activations (ops/pointwise.cpp) ----
+Tensor relu(const Tensor& a);
+Tensor leaky_relu(const Tensor& a, double negative_slope = 0.01);
+Tensor sigmoid(const Tensor& a);
+Tensor tanh(const Tensor& a);
+/// Exact GELU: x * Phi(x).
+Tensor gelu(const Tensor& a);
+/// log(1 + exp(beta x)) / beta, linear above `threshold` (as PyTorch).
+Tensor softplus(const Tensor& a, double beta = 1.0, double threshold = 20.0);
+
+// ---- reductions (ops/reduce.cpp) ----
+Tensor sum(const Tensor& a);
+Tensor sum(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false);
+Tensor mean(const Tensor& a);
+Tensor mean(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false);
+/// Variance with Bessel's correction by default (correction = 1), as torch.var.
+Tensor var(const Tensor& a, int64_t correction = 1);
+Tensor var(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false,
+           int64_t correction = 1);
+/// Largest element; the gradient is shared evenly between ties.
+Tensor max(const Tensor& a);
+Tensor max(const Tensor& a, int64_t dim, bool keepdim = false);
+Tensor min(const Tensor& a);
+Tensor min(const Tensor& a, int64_t dim, bool keepdim = false);
+/// Index of the largest element (flattened), as a 0-d tensor.
+Tensor argmax(const Tensor& a);
+/// Index of the largest element along dim (the first on ties).
+Tensor argmax(const Tensor& a, int64_t dim, bool keepdim = false);
+/// log(sum(exp(a))) along dims, computed stably.
+Tensor logsumexp(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false);
+Tensor softmax(const Tensor& a, int64_t dim);
+Tensor log_softmax(const Tensor& a, int64_t dim);
+
+// ---- linear algebra (ops/linalg.cpp) ----
+/// torch.matmul: 1-D dot, 2-D matrix product, batched with broadcast batch dims.
+Tensor matmul(const Tensor& a, const Tensor& b);
+/// 2-D product op(a) @ op(b) where op transposes when the flag is set (BLAS flags, no copies).
+Tensor mm(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+/// Batched product [B, n, k] @ [B, k, m] with the same transpose flags per batch.
+Tensor bmm(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+/// x @ weight^T + bias for x [*, in], weight [out, in], bias [out] (optional).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- shape and indexing (ops/shape.cpp) ----
+Tensor reshape(const Tensor& a, Shape shape);
+/// Reshape where one entry may be -1 (inferred from the others).
+Tensor view(const Tensor& a, std::vector<int64_t> shape);
+Tensor flatten(const Tensor& a, int64_t start_dim = 0, int64_t end_dim = -1);
+/// Removes all size-1 dims.
+Tensor squeeze(const Tensor& a);
+/// Removes dim if its size is 1.
+Tensor squeeze(const Tensor& a, int64_t dim);
+Tensor unsqueeze(const Tensor& a, int64_t dim);
+Tensor transpose(const Tensor& a, int64_t dim0, int64_t dim1);
+Tensor permute(const Tensor& a, std::vector<int64_t> dims);
+/// Broadcasts size-1 dims (and new leading dims) to `shape`.
+Tensor expand(const Tensor& a, Shape shape);
+/// Sums a broadcast gradient back to `shape` (the inverse of expand).
+Tensor sum_to(const Tensor& a, const Shape& shape);
+Tensor cat(const TensorList& tensors, int64_t dim = 0);
+Tensor stack(const TensorList& tensors, int64_t dim = 0);
+/// Elements start, start+step, ... below end along dim (negative start/end count from the end).
+Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length);
+/// The slice at `index` along dim, with that dim removed.
+Tensor select(const Tensor& a, int64_t dim, int64_t index);
+/// Rows (along dim) picked by a 1-D index tensor.
+Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);
+/// out[i][j] = a[index[i][j]][j] for dim 0 (and likewise for other dims); index has a's rank.
+Tensor gather(const Tensor& a, int64_t dim, const Tensor& index);
+/// zeros(shape) with `src` added at `index` along dim (the adjoint of gather).
+Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);
+/// self with `src` rows added at `index` along dim (the adjoint of index_select).
+Tensor index_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);
+
+// ---- convolution and pooling (ops/conv.cpp); not differentiable twice ----
+/// input [N, C, H, W], weight [O, C, kh, kw], bias [O] (optional) -> [N, O, H', W'].
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              std::vector<int64_t> stride = {1, 1}, std::vector<int64_t> padding = {0, 0},
+              std::vector<int64_t> dilation = {1, 1});
+/// input [N, C, H, W]; stride defaults to kernel_size; padding pads with -inf.
+Tensor max_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
+                  std::vector<int64_t> stride = {}, std::vector<int64_t> padding = {0, 0},
+                  std::vector<int64_t> dilation = {1, 1});
+/// input [N, C, H, W]; zero padding counted in the average (count_include_pad, as PyTorch).
+Tensor avg_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
+                  std::vector<int64_t> stride = {}, std::vector<int64_t> padding = {0, 0});
+
+// ---- misc (ops/misc.cpp) ----
+/// Zeroes elements with probability p and scales the rest by 1/(1-p) when training.
+Tensor dropout(const Tensor& a, double p, bool training);
+/// indices [*] holding 0..num_classes-1 -> [*, num_classes] of 0/1 in dtype.
+Tensor one_hot(const Tensor& indices, std::size_t num_classes, Dtype dtype = Dtype::float32);
+
+// ---- operators ----
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator/(double a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+
+}  // namespace xg

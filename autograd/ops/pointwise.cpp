@@ -1,0 +1,609 @@
+// Elementwise ops: arithmetic with NumPy broadcasting, math functions, activations, comparisons,
+// clone/to, and the in-place ops. Each op: forward kernel, then its backward as Tensor ops.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "autograd/detail/array.hpp"
+#include "autograd/factory.hpp"
+#include "autograd/ops.hpp"
+
+namespace xg {
+
+namespace {
+
+// ---- kernels ----
+
+/// out = f(x) for an xtensor expression functor f(flat_x, T{}) (vectorized with xsimd).
+template <typename F>
+Tensor map(const Tensor& x, F f) {
+  Tensor out = empty(x.shape(), x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    auto a = flat<T>(x);
+    auto o = flat<T>(out);
+    xt::noalias(o) = f(a, T{});
+  });
+  return out;
+}
+
+/// out[i] = f(a[i], b[i]) with a and b broadcast to out_shape; out may alias a when a already
+/// has out_shape (in-place ops).
+template <typename T, typename F>
+void broadcast_apply(const Tensor& a, const Tensor& b, T* out, const Shape& out_shape, F f) {
+  const T* pa = a.impl()->data<T>();
+  const T* pb = b.impl()->data<T>();
+  const std::size_t n = shape_numel(out_shape);
+  if (a.shape() == out_shape && b.shape() == out_shape) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = f(pa[i], pb[i]);
+    return;
+  }
+  if (b.numel() == 1 && a.shape() == out_shape) {
+    const T vb = pb[0];
+    for (std::size_t i = 0; i < n; ++i) out[i] = f(pa[i], vb);
+    return;
+  }
+  if (a.numel() == 1 && b.shape() == out_shape) {
+    const T va = pa[0];
+    for (std::size_t i = 0; i < n; ++i) out[i] = f(va, pb[i]);
+    return;
+  }
+  // General case: strides of a and b in out's index space (0 along broadcast dims).
+  const std::size_t nd = out_shape.size();
+  std::vector<std::size_t> sa(nd, 0), sb(nd, 0);
+  auto strides = [&](const Shape& s, std::vector<std::size_t>& st) {
+    std::size_t acc = 1;
+    for (std::size_t k = 0; k < s.size(); ++k) {
+      const std::size_t d = nd - 1 - k, sd = s[s.size() - 1 - k];
+      st[d] = sd == 1 ? 0 : acc;
+      acc *= sd;
+    }
+  };
+  strides(a.shape(), sa);
+  strides(b.shape(), sb);
+  if (n == 0) return;
+  const std::size_t inner = out_shape[nd - 1], ia = sa[nd - 1], ib = sb[nd - 1];
+  std::vector<std::size_t> idx(nd, 0);
+  std::size_t oa = 0, ob = 0;
+  for (std::size_t o = 0; o < n; o += inner) {
+    for (std::size_t j = 0; j < inner; ++j) out[o + j] = f(pa[oa + j * ia], pb[ob + j * ib]);
+    for (std::size_t d = nd - 1; d-- > 0;) {  // advance the outer multi-index
+      oa += sa[d];
+      ob += sb[d];
+      if (++idx[d] < out_shape[d]) break;
+      oa -= sa[d] * out_shape[d];
+      ob -= sb[d] * out_shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+/// A new tensor f(a, b) broadcast; checks dtypes and shapes naming `op`.
+template <typename F>
+Tensor binary(const char* op, const Tensor& a, const Tensor& b, F f) {
+  check_defined(op, a);
+  check_defined(op, b);
+  check_same_dtype(op, a, b);
+  const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(op, a.shape(), b.shape());
+  Tensor out = empty(shape, a.dtype());
+  dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    broadcast_apply<T>(a, b, out.impl()->data<T>(), shape, [&](T x, T y) { return f(x, y); });
+  });
+  return out;
+}
+
+/// out = f(a[i], s) for a scalar s.
+template <typename F>
+Tensor with_scalar(const Tensor& a, double s, F f) {
+  Tensor out = empty(a.shape(), a.dtype());
+  dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = a.impl()->data<T>();
+    T* po = out.impl()->data<T>();
+    const T v = static_cast<T>(s);
+    for (std::size_t i = 0, n = a.numel(); i < n; ++i) po[i] = f(pa[i], v);
+  });
+  return out;
+}
+
+Tensor mask(const Tensor& a, double lo, double hi) {  // 1 where lo <= a <= hi
+  return with_scalar(a, 0, [lo, hi](auto x, auto) {
+    using T = decltype(x);
+    return static_cast<T>(x >= lo && x <= hi);
+  });
+}
+}  // namespace
+
+// ---- arithmetic ----
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = binary("add", a, b, [](auto x, auto y) { return x + y; });
+  if (needs_grad({&a, &b}))
+    record("add", out, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, Node& n) {
+      return TensorList{n.needs_grad(0) ? sum_to(g, sa) : Tensor(),
+                        n.needs_grad(1) ? sum_to(g, sb) : Tensor()};
+    });
+  return out;
+}
+
+Tensor add(const Tensor& a, double b) {
+  check_defined("add", a);
+  Tensor out = with_scalar(a, b, [](auto x, auto y) { return x + y; });
+  if (needs_grad({&a})) record("add", out, {a}, [](const Tensor& g, Node&) { return TensorList{g}; });
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = binary("sub", a, b, [](auto x, auto y) { return x - y; });
+  if (needs_grad({&a, &b}))
+    record("sub", out, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, Node& n) {
+      return TensorList{n.needs_grad(0) ? sum_to(g, sa) : Tensor(),
+                        n.needs_grad(1) ? sum_to(neg(g), sb) : Tensor()};
+    });
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = binary("mul", a, b, [](auto x, auto y) { return x * y; });
+  if (needs_grad({&a, &b}))
+    record("mul", out, {a, b},
+           [sa = SavedTensor(a), sb = SavedTensor(b)](const Tensor& g, Node& n) {
+             Tensor a = sa.unpack(n), b = sb.unpack(n);
+             return TensorList{n.needs_grad(0) ? sum_to(mul(g, b), a.shape()) : Tensor(),
+                               n.needs_grad(1) ? sum_to(mul(g, a), b.shape()) : Tensor()};
+           });
+  return out;
+}
+
+Tensor mul(const Tensor& a, double b) {
+  check_defined("mul", a);
+  Tensor out = with_scalar(a, b, [](auto x, auto y) { return x * y; });
+  if (needs_grad({&a}))
+    record("mul", out, {a}, [b](const Tensor& g, Node&) { return TensorList{mul(g, b)}; });
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = binary("div", a, b, [](auto x, auto y) { return x / y; });
+  if (needs_grad({&a, &b}))
+    record("div", out, {a, b},
+           [sa = SavedTensor(a), sb = SavedTensor(b)](const Tensor& g, Node& n) {
+             Tensor a = sa.unpack(n), b = sb.unpack(n);
+             // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+             return TensorList{
+                 n.needs_grad(0) ? sum_to(div(g, b), a.shape()) : Tensor(),
+                 n.needs_grad(1) ? sum_to(neg(div(mul(g, a), mul(b, b))), b.shape()) : Tensor()};
+           });
+  return out;
+}
+
+Tensor neg(const Tensor& a) {
+  check_defined("neg", a);
+  Tensor out = map(a, [](const auto& x, auto) { return -x; });
+  if (needs_grad({&a})) record("neg", out, {a}, [](const Tensor& g, Node&) { return TensorList{neg(g)}; });
+  return out;
+}
+
+Tensor pow(const Tensor& a, double p) {
+  check_defined("pow", a);
+  Tensor out;
+  if (p == 2.0) out = with_scalar(a, 0, [](auto x, auto) { return x * x; });
+  else out = with_scalar(a, p, [](auto x, auto e) { return std::pow(x, e); });
+  if (needs_grad({&a}))
+    record("pow", out, {a}, [sa = SavedTensor(a), p](const Tensor& g, Node& n) {
+      Tensor a = sa.unpack(n);
+      if (p == 0.0) return TensorList{zeros_like(g)};
+      // d(a^p)/da = p a^(p-1)
+      return TensorList{mul(g, mul(p == 2.0 ? a : pow(a, p - 1.0), p))};
+    });
+  return out;
+}
+
+Tensor pow(const Tensor& a, const Tensor& e) {
+  Tensor out = binary("pow", a, e, [](auto x, auto y) { return std::pow(x, y); });
+  if (needs_grad({&a, &e}))
+    record("pow", out, {a, e},
+           [sa = SavedTensor(a), se = SavedTensor(e), so = SavedTensor(out, true)](
+               const Tensor& g, Node& n) {
+             Tensor a = sa.unpack(n), e = se.unpack(n);
+             TensorList r(2);
+             // d(a^e)/da = e a^(e-1);  d(a^e)/de = a^e log(a), taken as 0 where a == 0
+             if (n.needs_grad(0)) r[0] = sum_to(mul(g, mul(e, pow(a, sub(e, ones_like(e))))), a.shape());
+             if (n.needs_grad(1)) {
+               Tensor zero = eq(a, zeros_like(a));
+               Tensor safe_log = log(where(zero, ones_like(a), a));
+               r[1] = sum_to(mul(g, mul(so.unpack(n), safe_log)), e.shape());
+             }
+             return r;
+           });
+  return out;
+}
+
+Tensor pow(double base, const Tensor& e) {
+  check_defined("pow", e);
+  return exp(mul(e, std::log(base)));
+}
+
+Tensor exp(const Tensor& a) {
+  check_defined("exp", a);
+  Tensor out = map(a, [](const auto& x, auto) { return xt::exp(x); });
+  if (needs_grad({&a}))
+    record("exp", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
+      return TensorList{mul(g, so.unpack(n))};
+    });
+  return out;
+}
+
+Tensor log(const Tensor& a) {
+  check_defined("log", a);
+  Tensor out = map(a, [](const auto& x, auto) { return xt::log(x); });
+  if (needs_grad({&a}))
+    record("log", out, {a}, [sa = SavedTensor(a)](const Tensor& g, Node& n) {
+      return TensorList{div(g, sa.unpack(n))};
+    });
+  return out;
+}
+
+Tensor sqrt(const Tensor& a) {
+  check_defined("sqrt", a);
+  Tensor out = map(a, [](const auto& x, auto) { return xt::sqrt(x); });
+  if (needs_grad({&a}))
+    record("sqrt", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
+      return TensorList{div(g, mul(so.unpack(n), 2.0))};
+    });
+  return out;
+}
+
+Tensor sign(const Tensor& a) {
+  check_defined("sign", a);
+  Tensor out = with_scalar(a, 0, [](auto x, auto z) {
+    return static_cast<decltype(x)>((z < x) - (x < z));
+  });
+  if (needs_grad({&a}))
+    record("sign", out, {a}, [](const Tensor& g, Node&) { return TensorList{zeros_like(g)}; });
+  return out;
+}
+
+Tensor abs(const Tensor& a) {
+  check_defined("abs", a);
+  Tensor out = map(a, [](const auto& x, auto) { return xt::abs(x); });
+  if (needs_grad({&a}))
+    record("abs", out, {a}, [sa = SavedTensor(a)](const Tensor& g, Node& n) {
+      return TensorList{mul(g, sign(sa.unpack(n)))};
+    });
+  return out;
+}
+
+Tensor sin(const Tensor& a) {
+  check_defined("sin", a);
+  Tensor out = map(a, [](const auto& x, auto) { return xt::sin(x); });
+  if (needs_grad({&a}))
+    record("sin", out, {a}, [sa = SavedTensor(a)](const Tensor& g, Node& n) {
+      return TensorList{mul(g, cos(sa.unpack(n)))};
+    });
+  return out;
+}
+
+Tensor cos(const Tensor& a) {
+  check_defined("cos", a);
+  Tensor out = map(a, [](const auto& x, auto) { return xt::cos(x); });
+  if (needs_grad({&a}))
+    record("cos", out, {a}, [sa = SavedTensor(a)](const Tensor& g, Node& n) {
+      return TensorList{neg(mul(g, sin(sa.unpack(n))))};
+    });
+  return out;
+}
+
+Tensor erf(const Tensor& a) {
+  check_defined("erf", a);
+  Tensor out = with_scalar(a, 0, [](auto x, auto) { return std::erf(x); });
+  if (needs_grad({&a}))
+    record("erf", out, {a}, [sa = SavedTensor(a)](const Tensor& g, Node& n) {
+      Tensor a = sa.unpack(n);  // d erf(a)/da = 2/sqrt(pi) exp(-a^2)
+      return TensorList{mul(g, mul(exp(neg(mul(a, a))), 2.0 / std::sqrt(M_PI)))};
+    });
+  return out;
+}
+
+Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi) {
+  check_defined("clamp", a);
+  const double l = lo.value_or(-INFINITY), h = hi.value_or(INFINITY);
+  if (l > h) fail("clamp: min ", l, " is larger than max ", h);
+  Tensor out = with_scalar(a, 0, [l, h](auto x, auto) {
+    using T = decltype(x);
+    return std::min(std::max(x, static_cast<T>(l)), static_cast<T>(h));
+  });
+  if (needs_grad({&a}))
+    record("clamp", out, {a}, [sa = SavedTensor(a), l, h](const Tensor& g, Node& n) {
+      return TensorList{mul(g, mask(sa.unpack(n), l, h))};
+    });
+  return out;
+}
+
+namespace {
+// maximum/minimum: the gradient goes to the winner, split evenly on ties (as PyTorch).
+Tensor extremum(const char* op, const Tensor& a, const Tensor& b, bool is_max) {
+  Tensor out = is_max ? binary(op, a, b, [](auto x, auto y) { return std::max(x, y); })
+                      : binary(op, a, b, [](auto x, auto y) { return std::min(x, y); });
+  if (needs_grad({&a, &b}))
+    record(op, out, {a, b},
+           [sa = SavedTensor(a), sb = SavedTensor(b), is_max](const Tensor& g, Node& n) {
+             Tensor a = sa.unpack(n), b = sb.unpack(n);
+             Tensor wa = add(is_max ? gt(a, b) : lt(a, b), mul(eq(a, b), 0.5));
+             Tensor wb = sub(ones_like(wa), wa);
+             return TensorList{n.needs_grad(0) ? sum_to(mul(g, wa), a.shape()) : Tensor(),
+                               n.needs_grad(1) ? sum_to(mul(g, wb), b.shape()) : Tensor()};
+           });
+  return out;
+}
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum("maximum", a, b, true); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum("minimum", a, b, false); }
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_defined("where", cond);
+  check_same_dtype("where", a, b);
+  const Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()),
+                                       b.shape());
+  // out = b + c (a - b) computed exactly as a select: expand all three, then pick.
+  Tensor c = expand(cond.dtype() == a.dtype() ? cond : cond.to(a.dtype()).detach(), shape);
+  Tensor ea = expand(a.detach(), shape), eb = expand(b.detach(), shape);
+  Tensor out = empty(shape, a.dtype());
+  dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T *pc = c.data_ptr<T>(), *pa = ea.data_ptr<T>(), *pb = eb.data_ptr<T>();
+    T* po = out.data_ptr<T>();
+    for (std::size_t i = 0; i < out.numel(); ++i) po[i] = pc[i] != T(0) ? pa[i] : pb[i];
+  });
+  if (needs_grad({&a, &b}))
+    record("where", out, {a, b},
+           [c = c.detach(), sa = a.shape(), sb = b.shape()](const Tensor& g, Node& n) {
+             Tensor zero = zeros_like(g);
+             return TensorList{n.needs_grad(0) ? sum_to(where(c, g, zero), sa) : Tensor(),
+                               n.needs_grad(1) ? sum_to(where(c, zero, g), sb) : Tensor()};
+           });
+  return out;
+}
+
+// ---- comparisons ----
+#define XG_COMPARISON(name, expr)                                                      \
+  Tensor name(const Tensor& a, const Tensor& b) {                                      \
+    return binary(#name, a, b, [](auto x, auto y) { return static_cast<decltype(x)>(expr); }); \
+  }
+XG_COMPARISON(eq, x == y)
+XG_COMPARISON(ne, x != y)
+XG_COMPARISON(gt, x > y)
+XG_COMPARISON(lt, x < y)
+XG_COMPARISON(ge, x >= y)
+XG_COMPARISON(le, x <= y)
+#undef XG_COMPARISON
+Tensor gt(const Tensor& a, double b) {
+  check_defined("gt", a);
+  return with_scalar(a, b, [](auto x, auto y) { return static_cast<decltype(x)>(x > y); });
+}
+Tensor lt(const Tensor& a, double b) {
+  check_defined("lt", a);
+  return with_scalar(a, b, [](auto x, auto y) { return static_cast<decltype(x)>(x < y); });
+}
+
+// ---- activations ----
+Tensor relu(const Tensor& a) {
+  check_defined("relu", a);
+  Tensor out = map(a, [](const auto& x, auto t) { return xt::maximum(x, decltype(t)(0)); });
+  if (needs_grad({&a}))
+    record("relu", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
+      return TensorList{mul(g, gt(so.unpack(n).detach(), 0.0))};
+    });
+  return out;
+}
+
+Tensor leaky_relu(const Tensor& a, double slope) {
+  check_defined("leaky_relu", a);
+  Tensor out = with_scalar(a, slope, [](auto x, auto s) { return x > 0 ? x : x * s; });
+  if (needs_grad({&a}))
+    record("leaky_relu", out, {a}, [sa = SavedTensor(a), slope](const Tensor& g, Node& n) {
+      Tensor pos = gt(sa.unpack(n).detach(), 0.0);  // 1 where a > 0, else slope
+      return TensorList{mul(g, add(mul(pos, 1.0 - slope), slope))};
+    });
+  return out;
+}
+
+Tensor sigmoid(const Tensor& a) {
+  check_defined("sigmoid", a);
+  Tensor out = map(a, [](const auto& x, auto t) {
+    using T = decltype(t);
+    return T(1) / (T(1) + xt::exp(-x));
+  });
+  if (needs_grad({&a}))
+    record("sigmoid", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
+      Tensor y = so.unpack(n);  // y (1 - y)
+      return TensorList{mul(g, mul(y, add(neg(y), 1.0)))};
+    });
+  return out;
+}
+
+Tensor tanh(const Tensor& a) {
+  check_defined("tanh", a);
+  Tensor out = a.numel() == 1 ? with_scalar(a, 0, [](auto x, auto) { return std::tanh(x); })
+                              : map(a, [](const auto& x, auto) { return xt::tanh(x); });
+  if (needs_grad({&a}))
+    record("tanh", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
+      Tensor y = so.unpack(n);  // 1 - y^2
+      return TensorList{mul(g, add(neg(mul(y, y)), 1.0))};
+    });
+  return out;
+}
+
+Tensor gelu(const Tensor& a) {
+  check_defined("gelu", a);
+  Tensor out = with_scalar(a, 0, [](auto x, auto) {
+    using T = decltype(x);
+    return static_cast<T>(0.5) * x * (T(1) + std::erf(x * static_cast<T>(M_SQRT1_2)));
+  });
+  if (needs_grad({&a}))
+    record("gelu", out, {a}, [sa = SavedTensor(a)](const Tensor& g, Node& n) {
+      Tensor x = sa.unpack(n);  // Phi(x) + x phi(x)
+      Tensor cdf = mul(add(erf(mul(x, M_SQRT1_2)), 1.0), 0.5);
+      Tensor pdf = mul(exp(mul(mul(x, x), -0.5)), 1.0 / std::sqrt(2.0 * M_PI));
+      return TensorList{mul(g, add(cdf, mul(x, pdf)))};
+    });
+  return out;
+}
+
+Tensor softplus(const Tensor& a, double beta, double threshold) {
+  check_defined("softplus", a);
+  Tensor out = with_scalar(a, 0, [beta, threshold](auto x, auto) {
+    using T = decltype(x);
+    const T bx = x * static_cast<T>(beta);
+    return bx > threshold ? x : std::log1p(std::exp(bx)) / static_cast<T>(beta);
+  });
+  if (needs_grad({&a}))
+    record("softplus", out, {a}, [sa = SavedTensor(a), beta, threshold](const Tensor& g, Node& n) {
+      Tensor bx = mul(sa.unpack(n), beta);  // sigmoid(beta x), 1 in the linear region
+      Tensor linear = gt(bx.detach(), threshold);
+      return TensorList{mul(g, add(mul(sigmoid(bx), sub(ones_like(linear), linear)), linear))};
+    });
+  return out;
+}
+
+// ---- copies ----
+Tensor Tensor::clone() const {
+  check_defined("clone", *this);
+  Tensor out = empty(shape(), dtype());
+  std::memcpy(out.impl()->storage->data, impl()->storage->data, numel() * element_size(dtype()));
+  if (needs_grad({this})) record("clone", out, {*this}, [](const Tensor& g, Node&) { return TensorList{g}; });
+  return out;
+}
+
+Tensor Tensor::to(Dtype d) const {
+  check_defined("to", *this);
+  if (d == dtype()) return *this;
+  Tensor out = empty(shape(), d);
+  dispatch(dtype(), [&](auto from) {
+    dispatch(d, [&](auto to) {
+      using S = decltype(from);
+      using D = decltype(to);
+      const S* p = data_ptr<S>();
+      D* q = out.data_ptr<D>();
+      for (std::size_t i = 0; i < numel(); ++i) q[i] = static_cast<D>(p[i]);
+    });
+  });
+  if (needs_grad({this}))
+    record("to", out, {*this}, [from = dtype()](const Tensor& g, Node&) { return TensorList{g.to(from)}; });
+  return out;
+}
+
+// ---- in-place ops ----
+namespace {
+/// Runs an in-place op. Without grad recording, `kernel(self)` writes into self's buffer. With
+/// it, `out_of_place(self_copy)` records the op and this tensor takes over the result's data
+/// and history (as PyTorch rebases the history of a modified tensor).
+template <typename Kernel, typename OutOfPlace>
+Tensor& in_place(const char* op, Tensor& self, std::initializer_list<const Tensor*> others,
+                 Kernel kernel, OutOfPlace out_of_place) {
+  check_defined(op, self);
+  TensorImpl& s = *self.impl();
+  bool record = is_grad_enabled() && s.requires_grad;
+  for (const Tensor* o : others) {
+    check_defined(op, *o);
+    check_same_dtype(op, self, *o);
+    if (broadcast_shapes(op, s.shape, o->shape()) != s.shape)
+      fail(op, ": cannot broadcast ", o->shape(), " into the in-place target of shape ", s.shape);
+    record = record || (is_grad_enabled() && o->requires_grad());
+  }
+  if (record && s.requires_grad && !s.grad_fn)
+    fail(op, ": a leaf tensor of shape ", s.shape,
+         " that requires grad cannot be modified in place while grad mode is on (use NoGradGuard)");
+  if (record && s.is_view)
+    fail(op, ": in-place op on a reshaped view (shape ", s.shape,
+         ") of a tensor in the graph is not supported; clone() it first");
+  if (!record) {
+    kernel(self);
+  } else {
+    Tensor result = out_of_place(self.clone());
+    std::memcpy(s.storage->data, result.impl()->storage->data, s.numel * element_size(s.dtype));
+    s.grad_fn = result.grad_fn();
+    s.requires_grad = true;
+  }
+  s.storage->version++;
+  return self;
+}
+
+template <typename F>
+void binary_into(Tensor& self, const Tensor& other, F f) {
+  dispatch(self.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    broadcast_apply<T>(self, other, self.data_ptr<T>(), self.shape(), [&](T x, T y) { return f(x, y); });
+  });
+}
+template <typename F>
+void scalar_into(Tensor& self, double v, F f) {
+  dispatch(self.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* p = self.data_ptr<T>();
+    const T s = static_cast<T>(v);
+    for (std::size_t i = 0, n = self.numel(); i < n; ++i) p[i] = f(p[i], s);
+  });
+}
+}  // namespace
+
+Tensor& Tensor::add_(const Tensor& o, double alpha) {
+  return in_place(
+      "add_", *this, {&o},
+      [&](Tensor& s) { binary_into(s, o, [alpha](auto x, auto y) { return x + static_cast<decltype(x)>(alpha) * y; }); },
+      [&](const Tensor& s) { return add(s, alpha == 1.0 ? o : mul(o, alpha)); });
+}
+Tensor& Tensor::sub_(const Tensor& o, double alpha) { return add_(o, -alpha); }
+Tensor& Tensor::mul_(const Tensor& o) {
+  return in_place(
+      "mul_", *this, {&o}, [&](Tensor& s) { binary_into(s, o, [](auto x, auto y) { return x * y; }); },
+      [&](const Tensor& s) { return mul(s, o); });
+}
+Tensor& Tensor::div_(const Tensor& o) {
+  return in_place(
+      "div_", *this, {&o}, [&](Tensor& s) { binary_into(s, o, [](auto x, auto y) { return x / y; }); },
+      [&](const Tensor& s) { return div(s, o); });
+}
+Tensor& Tensor::add_(double v) {
+  return in_place(
+      "add_", *this, {}, [&](Tensor& s) { scalar_into(s, v, [](auto x, auto y) { return x + y; }); },
+      [&](const Tensor& s) { return add(s, v); });
+}
+Tensor& Tensor::sub_(double v) { return add_(-v); }
+Tensor& Tensor::mul_(double v) {
+  return in_place(
+      "mul_", *this, {}, [&](Tensor& s) { scalar_into(s, v, [](auto x, auto y) { return x * y; }); },
+      [&](const Tensor& s) { return mul(s, v); });
+}
+Tensor& Tensor::div_(double v) { return mul_(1.0 / v); }
+Tensor& Tensor::fill_(double v) {
+  return in_place(
+      "fill_", *this, {}, [&](Tensor& s) { scalar_into(s, v, [](auto, auto y) { return y; }); },
+      [&](const Tensor& s) { return add(mul(s, 0.0), v); });
+}
+Tensor& Tensor::zero_() { return fill_(0.0); }
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_defined("copy_", src);
+  const Tensor s = src.to(dtype());
+  return in_place(
+      "copy_", *this, {&s}, [&](Tensor& t) { binary_into(t, s, [](auto, auto y) { return y; }); },
+      [&](const Tensor& t) { return add(mul(t, 0.0), s); });
+}
+
+// ---- operators ----
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+Tensor operator+(double a, const Tensor& b) { return add(b, a); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator-(const Tensor& a, double b) { return add(a, -b); }
+Tensor operator-(double a, const Tensor& b) { return add(neg(b), a); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+Tensor operator*(double a, const Tensor& b) { return mul(b, a); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator/(const Tensor& a, double b) { return mul(a, 1.0 / b); }
+Tensor operator/(double a, const Tensor& b) { return mul(pow(b, -1.0), a); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+
+}  // namespace xg

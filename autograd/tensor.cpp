@@ -1,0 +1,324 @@
+// Tensor handle, storage, metadata, printing, and the method forms of ops.
+#include "autograd/tensor.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <iomanip>
+#include <ostream>
+
+#include "autograd/detail/impl.hpp"
+#include "autograd/engine.hpp"
+#include "autograd/ops.hpp"
+
+namespace xg {
+
+// ---- dtype and shape helpers ----
+const char* dtype_name(Dtype d) { return d == Dtype::float64 ? "float64" : "float32"; }
+std::size_t element_size(Dtype d) { return d == Dtype::float64 ? 8 : 4; }
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::size_t shape_numel(const Shape& s) {
+  std::size_t n = 1;
+  for (std::size_t d : s) n *= d;
+  return n;
+}
+
+void check_defined(const char* op, const Tensor& t) {
+  if (!t.defined()) fail(op, ": expected a defined tensor, got an undefined one");
+}
+
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    fail(op, ": dtype mismatch (", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()),
+         "); convert one with .to()");
+}
+
+std::size_t wrap_dim(const char* op, int64_t dim, std::size_t ndim, const Shape& shape) {
+  const int64_t n = static_cast<int64_t>(ndim);
+  const int64_t lo = n == 0 ? -1 : -n, hi = n == 0 ? 0 : n - 1;
+  if (dim < lo || dim > hi)
+    fail(op, ": dimension ", dim, " out of range for a tensor of shape ", shape, " (expected ",
+         lo, " to ", hi, ")");
+  return static_cast<std::size_t>(dim < 0 ? dim + (n == 0 ? 1 : n) : dim);
+}
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+  const std::size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const std::size_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da != db && da != 1 && db != 1)
+      fail(op, ": shapes ", a, " and ", b, " cannot be broadcast together");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+// ---- storage ----
+Storage::Storage(std::size_t n) : nbytes(n) {
+  // 64-byte alignment for SIMD on large buffers; plain malloc keeps tiny tensors small.
+  data = n >= 64 ? std::aligned_alloc(64, (n + 63) / 64 * 64) : std::malloc(n ? n : 1);
+  if (!data) throw std::bad_alloc();
+}
+Storage::~Storage() { std::free(data); }
+
+TensorImpl::TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype d)
+    : storage(std::move(s)), shape(std::move(sh)), numel(shape_numel(shape)), dtype(d) {}
+
+TensorImpl::~TensorImpl() { release_node(std::move(grad_fn)); }
+
+AutogradMeta& TensorImpl::autograd_meta() {
+  if (!meta) meta = std::make_unique<AutogradMeta>();
+  return *meta;
+}
+
+// ---- Tensor: metadata ----
+Tensor::Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+static TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl, const char* what) {
+  if (!impl) fail("Tensor::", what, ": the tensor is undefined");
+  return *impl;
+}
+
+const Shape& Tensor::shape() const { return checked(impl_, "shape").shape; }
+std::size_t Tensor::numel() const { return checked(impl_, "numel").numel; }
+Dtype Tensor::dtype() const { return checked(impl_, "dtype").dtype; }
+std::size_t Tensor::size(int64_t d) const {
+  return shape()[wrap_dim("size", d, dim(), shape())];
+}
+
+template <typename T>
+T* Tensor::data_ptr() const {
+  TensorImpl& i = checked(impl_, "data_ptr");
+  const Dtype want = std::is_same_v<T, double> ? Dtype::float64 : Dtype::float32;
+  if (i.dtype != want)
+    fail("data_ptr: tensor has dtype ", dtype_name(i.dtype), ", asked for ", dtype_name(want));
+  return i.data<T>();
+}
+template float* Tensor::data_ptr<float>() const;
+template double* Tensor::data_ptr<double>() const;
+
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
+  TensorImpl& i = checked(impl_, "to_vector");
+  return dispatch(i.dtype, [&](auto tag) {
+    using S = decltype(tag);
+    const S* p = i.data<S>();
+    std::vector<T> out(i.numel);
+    for (std::size_t k = 0; k < i.numel; ++k) out[k] = static_cast<T>(p[k]);
+    return out;
+  });
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<int> Tensor::to_vector<int>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+template std::vector<std::size_t> Tensor::to_vector<std::size_t>() const;
+
+template <typename T>
+T Tensor::item() const {
+  TensorImpl& i = checked(impl_, "item");
+  if (i.numel != 1)
+    fail("item: only a one-element tensor can be converted to a scalar, got shape ", i.shape);
+  return dispatch(i.dtype, [&](auto tag) { return static_cast<T>(i.data<decltype(tag)>()[0]); });
+}
+template float Tensor::item<float>() const;
+template double Tensor::item<double>() const;
+template int Tensor::item<int>() const;
+template int64_t Tensor::item<int64_t>() const;
+
+Tensor Tensor::detach() const {
+  TensorImpl& i = checked(impl_, "detach");
+  return Tensor(std::make_shared<TensorImpl>(i.storage, i.shape, i.dtype));
+}
+
+// ---- Tensor: autograd state ----
+bool Tensor::requires_grad() const { return checked(impl_, "requires_grad").requires_grad; }
+
+Tensor& Tensor::requires_grad_(bool on) {
+  TensorImpl& i = checked(impl_, "requires_grad_");
+  if (i.grad_fn && !on)
+    fail("requires_grad_: can only change requires_grad of leaf tensors; this one was made by ",
+         i.grad_fn->name(), " (use detach())");
+  i.requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::grad() const {
+  TensorImpl& i = checked(impl_, "grad");
+  return i.meta ? i.meta->grad : Tensor();
+}
+
+void Tensor::set_grad(const Tensor& g) const {
+  TensorImpl& i = checked(impl_, "set_grad");
+  if (g.defined() && (g.shape() != i.shape || g.dtype() != i.dtype))
+    fail("set_grad: gradient of shape ", g.shape(), " (", dtype_name(g.dtype()),
+         ") does not match tensor of shape ", i.shape, " (", dtype_name(i.dtype), ")");
+  i.autograd_meta().grad = g;
+}
+
+const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked(impl_, "grad_fn").grad_fn; }
+bool Tensor::is_leaf() const { return checked(impl_, "is_leaf").grad_fn == nullptr; }
+uint32_t Tensor::version() const { return checked(impl_, "version").storage->version; }
+
+const std::string& Tensor::name() const {
+  static const std::string none;
+  const TensorImpl& i = checked(impl_, "name");
+  return i.meta ? i.meta->name : none;
+}
+Tensor& Tensor::set_name(std::string n) {
+  checked(impl_, "set_name").autograd_meta().name = std::move(n);
+  return *this;
+}
+
+void Tensor::backward(const Tensor& g, std::optional<bool> retain_graph, bool create_graph) const {
+  xg::backward({*this}, g.defined() ? TensorList{g} : TensorList{}, retain_graph, create_graph);
+}
+
+void Tensor::retain_grad() const {
+  TensorImpl& i = checked(impl_, "retain_grad");
+  if (!i.requires_grad) fail("retain_grad: called on a tensor that does not require grad");
+  if (!i.grad_fn || (i.meta && i.meta->retains_grad)) return;  // leaves keep grads anyway
+  i.autograd_meta().retains_grad = true;
+  std::weak_ptr<TensorImpl> weak = impl_;
+  i.grad_fn->pre_hooks().push_back([weak](const Tensor& g) {
+    if (auto self = weak.lock()) {
+      AutogradMeta& m = self->autograd_meta();
+      m.grad = m.grad.defined() ? add(m.grad, g) : (is_grad_enabled() ? g : g.detach());
+    }
+    return Tensor();
+  });
+}
+bool Tensor::retains_grad() const {
+  const TensorImpl& i = checked(impl_, "retains_grad");
+  return i.meta && i.meta->retains_grad;
+}
+
+void Tensor::register_hook(GradHook hook) const {
+  TensorImpl& i = checked(impl_, "register_hook");
+  if (!i.requires_grad)
+    fail("register_hook: cannot register a hook on a tensor that does not require grad");
+  if (i.grad_fn)
+    i.grad_fn->pre_hooks().push_back(std::move(hook));
+  else
+    i.autograd_meta().hooks.push_back(std::move(hook));
+}
+
+// ---- method forms ----
+Tensor Tensor::sum() const { return xg::sum(*this); }
+Tensor Tensor::sum(std::vector<int64_t> d, bool k) const { return xg::sum(*this, std::move(d), k); }
+Tensor Tensor::mean() const { return xg::mean(*this); }
+Tensor Tensor::mean(std::vector<int64_t> d, bool k) const {
+  return xg::mean(*this, std::move(d), k);
+}
+Tensor Tensor::max() const { return xg::max(*this); }
+Tensor Tensor::min() const { return xg::min(*this); }
+Tensor Tensor::exp() const { return xg::exp(*this); }
+Tensor Tensor::log() const { return xg::log(*this); }
+Tensor Tensor::sqrt() const { return xg::sqrt(*this); }
+Tensor Tensor::abs() const { return xg::abs(*this); }
+Tensor Tensor::tanh() const { return xg::tanh(*this); }
+Tensor Tensor::sigmoid() const { return xg::sigmoid(*this); }
+Tensor Tensor::relu() const { return xg::relu(*this); }
+Tensor Tensor::pow(double e) const { return xg::pow(*this, e); }
+Tensor Tensor::pow(const Tensor& e) const { return xg::pow(*this, e); }
+Tensor Tensor::matmul(const Tensor& o) const { return xg::matmul(*this, o); }
+Tensor Tensor::reshape(Shape s) const { return xg::reshape(*this, std::move(s)); }
+Tensor Tensor::view(std::vector<int64_t> s) const { return xg::view(*this, std::move(s)); }
+Tensor Tensor::flatten(int64_t s, int64_t e) const { return xg::flatten(*this, s, e); }
+Tensor Tensor::transpose(int64_t a, int64_t b) const { return xg::transpose(*this, a, b); }
+Tensor Tensor::t() const {
+  if (dim() != 2) fail("t: expected a 2-D tensor, got shape ", shape());
+  return xg::transpose(*this, 0, 1);
+}
+Tensor Tensor::permute(std::vector<int64_t> d) const { return xg::permute(*this, std::move(d)); }
+Tensor Tensor::unsqueeze(int64_t d) const { return xg::unsqueeze(*this, d); }
+Tensor Tensor::squeeze() const { return xg::squeeze(*this); }
+Tensor Tensor::squeeze(int64_t d) const { return xg::squeeze(*this, d); }
+Tensor Tensor::expand(Shape s) const { return xg::expand(*this, std::move(s)); }
+Tensor Tensor::select(int64_t d, int64_t i) const { return xg::select(*this, d, i); }
+Tensor Tensor::narrow(int64_t d, int64_t s, int64_t l) const { return xg::narrow(*this, d, s, l); }
+Tensor Tensor::softmax(int64_t d) const { return xg::softmax(*this, d); }
+Tensor Tensor::log_softmax(int64_t d) const { return xg::log_softmax(*this, d); }
+Tensor Tensor::argmax(int64_t d, bool k) const { return xg::argmax(*this, d, k); }
+
+// ---- printing ----
+namespace {
+struct Printer {
+  std::ostream& os;
+  const std::vector<double>& v;
+  const Shape& shape;
+  bool sci;
+  int width;
+  bool summarize;
+
+  std::string fmt(double x) const {
+    std::ostringstream s;
+    if (std::isnan(x)) s << "nan";
+    else if (std::isinf(x)) s << (x > 0 ? "inf" : "-inf");
+    else s << (sci ? std::scientific : std::fixed) << std::setprecision(4) << x;
+    return s.str();
+  }
+  // Prints dims [d, ...) of the block starting at flat offset `off`; `indent` columns deep.
+  void print(std::size_t d, std::size_t off, std::size_t indent) const {
+    if (d == shape.size()) {
+      std::string s = fmt(v[off]);
+      os << std::string(width > static_cast<int>(s.size()) ? width - s.size() : 0, ' ') << s;
+      return;
+    }
+    std::size_t stride = 1;
+    for (std::size_t k = d + 1; k < shape.size(); ++k) stride *= shape[k];
+    const std::size_t n = shape[d];
+    os << '[';
+    for (std::size_t i = 0; i < n; ++i) {
+      if (summarize && n > 6 && i == 3) {
+        os << "...";
+        i = n - 4;
+        os << (d + 1 == shape.size() ? ", " : ",\n" + std::string(indent + 1, ' '));
+        continue;
+      }
+      if (i > 0) {
+        os << ',';
+        if (d + 1 == shape.size()) os << ' ';
+        else os << std::string(shape.size() - d - 1, '\n') << std::string(indent + 1, ' ');
+      }
+      print(d + 1, off + i * stride, indent + 1);
+    }
+    os << ']';
+  }
+};
+}  // namespace
+
+std::string Tensor::to_string() const {
+  if (!impl_) return "tensor(undefined)";
+  std::vector<double> v = to_vector<double>();
+  double maxabs = 0, minabs = INFINITY;
+  for (double x : v)
+    if (std::isfinite(x) && x != 0) {
+      maxabs = std::max(maxabs, std::fabs(x));
+      minabs = std::min(minabs, std::fabs(x));
+    }
+  const bool sci = maxabs >= 1e8 || (minabs < 1e-4 && maxabs > 0);
+  std::ostringstream out;
+  Printer p{out, v, impl_->shape, sci, 0, v.size() > 1000};
+  for (double x : v) p.width = std::max<int>(p.width, static_cast<int>(p.fmt(x).size()));
+  p.os << "tensor(";
+  if (v.empty() && !impl_->shape.empty()) p.os << "[]";
+  else p.print(0, 0, 7);
+  if (impl_->dtype == Dtype::float64) p.os << ", dtype=float64";
+  if (impl_->grad_fn) p.os << ", grad_fn=<" << impl_->grad_fn->name() << ">";
+  else if (impl_->requires_grad) p.os << ", requires_grad=true";
+  p.os << ")";
+  return out.str();
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
+
+}  // namespace xg
