@@ -278,16 +278,15 @@ struct Printer {
     const std::size_t n = shape[d];
     os << '[';
     for (std::size_t i = 0; i < n; ++i) {
-      if (summarize && n > 6 && i == 3) {
-        os << "...";
-        i = n - 4;
-        os << (d + 1 == shape.size() ? ", " : ",\n" + std::string(indent + 1, ' '));
-        continue;
-      }
       if (i > 0) {
         os << ',';
         if (d + 1 == shape.size()) os << ' ';
         else os << std::string(shape.size() - d - 1, '\n') << std::string(indent + 1, ' ');
+      }
+      if (summarize && n > 6 && i == 3) {  // first and last three, as PyTorch past 1000 elements
+        os << "...";
+        i = n - 4;
+        continue;
       }
       print(d + 1, off + i * stride, indent + 1);
     }

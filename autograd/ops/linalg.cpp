@@ -97,7 +97,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   // Batched: a [.., n, k] (or [k]) and b [.., k, m]; broadcast the batch dims.
   const Tensor a3 = a.dim() == 1 ? unsqueeze(a, 0) : a;
   const Shape ba(a3.shape().begin(), a3.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
-  const Shape batch = broadcast_shapes("matmul", ba, bb);
+  Shape batch;
+  try {
+    batch = broadcast_shapes("matmul", ba, bb);
+  } catch (const std::invalid_argument&) {
+    fail("matmul: batch dimensions of shapes ", a.shape(), " and ", b.shape(), " cannot be broadcast");
+  }
   const std::size_t n = a3.shape()[a3.dim() - 2], m = b.shape().back(), nb = shape_numel(batch);
   Shape ea = batch, eb = batch, out = batch;
   ea.insert(ea.end(), {n, k});

@@ -1,1 +1,282 @@
+// The backward engine: golden values, accumulation, hooks, grad modes, xg::grad, second
+// derivatives, in-place version checks, anomaly mode and very deep graphs.
 #include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include <cmath>
+#include <string>
+#include <thread>
+
+#include "autograd/autograd.hpp"
+
+using namespace xg;
+
+namespace {
+Tensor scalar(double v, bool grad = true) {
+  Tensor t = tensor({v}, Shape{}, Dtype::float64);
+  return grad ? t.requires_grad_() : t;
+}
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("micrograd's README example gives its golden numbers") {
+  Tensor a = scalar(-4.0), b = scalar(2.0);
+  Tensor c = a + b;
+  Tensor d = a * b + pow(b, 3.0);
+  c = c + c + 1.0;
+  c = c + 1.0 + c + (-a);
+  d = d + d * 2.0 + relu(b + a);
+  d = d + 3.0 * d + relu(b - a);
+  Tensor e = c - d;
+  Tensor f = pow(e, 2.0);
+  Tensor g = f / 2.0;
+  g = g + 10.0 / f;
+  g.backward();
+  CHECK(g.item<double>() == doctest::Approx(24.7041).epsilon(1e-5));
+  CHECK(a.grad().item<double>() == doctest::Approx(138.8338).epsilon(1e-5));
+  CHECK(b.grad().item<double>() == doctest::Approx(645.5773).epsilon(1e-5));
+}
+
+TEST_CASE("gradients accumulate over a diamond and across backward calls") {
+  Tensor x = scalar(3.0);
+  Tensor y = x * x + x * 4.0;  // x reached through three paths
+  y.backward(Tensor(), true);
+  CHECK(x.grad().item<double>() == doctest::Approx(10.0));
+  y.backward();
+  CHECK(x.grad().item<double>() == doctest::Approx(20.0));
+  x.set_grad(Tensor());
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("grad_fn names the op and links to its inputs") {
+  Tensor x = scalar(1.0), w = scalar(2.0, false);
+  Tensor y = tanh(x * w);
+  REQUIRE(y.grad_fn().get() != nullptr);
+  CHECK(y.grad_fn()->name() == "TanhBackward");
+  CHECK(std::string(y.grad_fn()->op()) == "tanh");
+  const auto& mul_node = y.grad_fn()->next_functions().at(0);
+  CHECK(mul_node->name() == "MulBackward");
+  REQUIRE(mul_node->next_functions().size() == 2);
+  CHECK(mul_node->next_functions()[0]->name() == "AccumulateGrad");
+  CHECK(mul_node->next_functions()[0]->leaf()->is_same(x));
+  CHECK(mul_node->next_functions()[1].get() == nullptr);  // w needs no gradient
+  CHECK(x.is_leaf());
+  CHECK_FALSE(y.is_leaf());
+}
+
+TEST_CASE("retain_grad keeps a non-leaf gradient; hooks see and may replace gradients") {
+  Tensor x = scalar(2.0);
+  Tensor h = x * 3.0;
+  h.retain_grad();
+  double seen = 0;
+  h.register_hook([&](const Tensor& g) {
+    seen = g.item<double>();
+    return g * 10.0;  // scales what flows on to x
+  });
+  Tensor leaf_seen;
+  x.register_hook([&](const Tensor& g) {
+    leaf_seen = g;
+    return Tensor();  // keep the gradient as it is
+  });
+  Tensor y = h * h;  // dy/dh = 2h = 12
+  y.backward();
+  CHECK(seen == doctest::Approx(12.0));
+  CHECK(h.grad().item<double>() == doctest::Approx(12.0));
+  CHECK(leaf_seen.item<double>() == doctest::Approx(360.0));
+  CHECK(x.grad().item<double>() == doctest::Approx(360.0));
+}
+
+TEST_CASE("NoGradGuard and EnableGradGuard are scoped and thread-local") {
+  Tensor x = scalar(1.0);
+  {
+    NoGradGuard no_grad;
+    CHECK_FALSE((x * 2.0).requires_grad());
+    bool other_thread = false;
+    std::thread([&] { other_thread = (x * 2.0).requires_grad(); }).join();
+    CHECK(other_thread);
+    {
+      EnableGradGuard with_grad;
+      CHECK((x * 2.0).requires_grad());
+    }
+    CHECK_FALSE(is_grad_enabled());
+  }
+  CHECK(is_grad_enabled());
+  CHECK((x * 2.0).requires_grad());
+}
+
+TEST_CASE("detach shares data without history; clone copies data with history") {
+  Tensor x = tensor({1, 2, 3}, {3}, Dtype::float64).requires_grad_();
+  Tensor d = x.detach();
+  CHECK_FALSE(d.requires_grad());
+  {
+    NoGradGuard no_grad;
+    d.mul_(2.0);
+  }
+  CHECK(x.to_vector<double>() == std::vector<double>{2, 4, 6});
+  Tensor c = x.clone();
+  CHECK(c.grad_fn()->name() == "CloneBackward");
+  c.sum().backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{1, 1, 1});
+}
+
+TEST_CASE("xg::grad returns gradients without touching .grad, and handles unused inputs") {
+  Tensor x = scalar(2.0), y = scalar(5.0), unused = scalar(1.0);
+  Tensor z = x * x * y;
+  TensorList g = grad({z}, {x, y}, {}, true);
+  CHECK(g[0].item<double>() == doctest::Approx(20.0));
+  CHECK(g[1].item<double>() == doctest::Approx(4.0));
+  CHECK_FALSE(x.grad().defined());
+  TensorList g2 = grad({z}, {x, unused}, {}, true, false, true);
+  CHECK_FALSE(g2[1].defined());
+  CHECK_THROWS_WITH_AS(grad({z}, {unused}), doctest::Contains("was not used"), std::invalid_argument);
+  // gradient of a non-leaf input
+  Tensor h = x * 3.0;
+  Tensor out = h * h;
+  CHECK(grad({out}, {h})[0].item<double>() == doctest::Approx(12.0));
+}
+
+TEST_CASE("create_graph gives second and third derivatives") {
+  Tensor x = scalar(1.5);
+  Tensor y = pow(x, 4.0);
+  Tensor dy = grad({y}, {x}, {}, std::nullopt, true)[0];  // 4x^3
+  CHECK(dy.item<double>() == doctest::Approx(4 * std::pow(1.5, 3)));
+  Tensor d2y = grad({dy}, {x}, {}, std::nullopt, true)[0];  // 12x^2
+  CHECK(d2y.item<double>() == doctest::Approx(12 * 1.5 * 1.5));
+  d2y.backward();  // 24x into x.grad
+  CHECK(x.grad().item<double>() == doctest::Approx(24 * 1.5));
+  // saved outputs are reattached to their node: d/dx tanh'(x) = -2 tanh(x) (1 - tanh(x)^2)
+  Tensor t = tanh(x);
+  Tensor dt = grad({t}, {x}, {}, std::nullopt, true)[0];
+  Tensor d2t = grad({dt}, {x})[0];
+  const double th = std::tanh(1.5);
+  CHECK(d2t.item<double>() == doctest::Approx(-2 * th * (1 - th * th)));
+}
+
+TEST_CASE("Hessian-vector product of a small MLP's loss equals finite differences of its gradient") {
+  manual_seed(1);
+  const Dtype f64 = Dtype::float64;
+  Tensor xb = randn({8, 3}, f64), target = randint(0, 4, {8, 1}, f64);
+  Tensor w1 = randn({5, 3}, f64).requires_grad_(), b1 = randn({5}, f64).requires_grad_();
+  Tensor w2 = randn({4, 5}, f64).requires_grad_();
+  TensorList params{w1, b1, w2};
+  auto loss_fn = [&] {
+    Tensor logits = linear(tanh(linear(xb, w1, b1)), w2);
+    return -gather(log_softmax(logits, 1), 1, target).mean();
+  };
+  TensorList v;
+  for (const Tensor& p : params) v.push_back(randn(p.shape(), f64));
+  // Hv = d/dp (g . v) with g = dL/dp recorded.
+  TensorList g = grad({loss_fn()}, params, {}, std::nullopt, true);
+  Tensor gv = zeros({}, f64);
+  for (std::size_t i = 0; i < g.size(); ++i) gv = gv + (g[i] * v[i]).sum();
+  TensorList hv = grad({gv}, params);
+  // (g(p + eps v) - g(p - eps v)) / 2 eps
+  const double eps = 1e-5;
+  auto grad_at = [&](double s) {
+    {
+      NoGradGuard no_grad;
+      for (std::size_t i = 0; i < params.size(); ++i) params[i].add_(v[i], s);
+    }
+    TensorList r = grad({loss_fn()}, params);
+    {
+      NoGradGuard no_grad;
+      for (std::size_t i = 0; i < params.size(); ++i) params[i].add_(v[i], -s);
+    }
+    return r;
+  };
+  TensorList gp = grad_at(eps), gm = grad_at(-eps);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    auto h = hv[i].to_vector<double>(), p = gp[i].to_vector<double>(), m = gm[i].to_vector<double>();
+    for (std::size_t j = 0; j < h.size(); ++j)
+      CHECK(h[j] == doctest::Approx((p[j] - m[j]) / (2 * eps)).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("conv2d and pooling fail clearly when differentiated twice") {
+  Tensor x = randn({1, 1, 4, 4}, Dtype::float64).requires_grad_();
+  Tensor w = randn({1, 1, 3, 3}, Dtype::float64).requires_grad_();
+  Tensor gx = grad({conv2d(x, w).pow(2.0).sum()}, {x}, {}, std::nullopt, true)[0];
+  CHECK_THROWS_WITH_AS(gx.sum().backward(), doctest::Contains("conv2d: double backward is not supported"),
+                       std::runtime_error);
+  Tensor gp = grad({max_pool2d(x, {2, 2}).pow(2.0).sum()}, {x}, {}, std::nullopt, true)[0];
+  CHECK_THROWS_WITH_AS(gp.sum().backward(), doctest::Contains("max_pool2d: double backward"),
+                       std::runtime_error);
+}
+
+TEST_CASE("a second backward through a freed graph fails; retain_graph allows it") {
+  Tensor x = scalar(2.0);
+  Tensor y = tanh(x) * x;
+  y.backward();
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("backward through the graph a second time"),
+                       std::runtime_error);
+  Tensor z = tanh(x) * x;
+  z.backward(Tensor(), true);
+  CHECK_NOTHROW(z.backward());
+}
+
+TEST_CASE("backward after an in-place change of a saved tensor names the op and both versions") {
+  Tensor x = tensor({0.5, 1.0}, {2}, Dtype::float64).requires_grad_();
+  Tensor y = exp(x);  // ExpBackward saves its output y
+  Tensor z = y * 1.0;
+  CHECK(y.version() == 0);
+  y.add_(1.0);  // y is a non-leaf: its history is rebased, its data version bumped
+  CHECK(y.version() == 1);
+  CHECK_THROWS_WITH_AS(z.sum().backward(),
+                       doctest::Contains("saved by ExpBackward was modified by an in-place "
+                                         "operation: saved at version 0, now at version 1"),
+                       std::runtime_error);
+}
+
+TEST_CASE("in-place ops on non-leaves are differentiable; on leaves that require grad they fail") {
+  Tensor x = tensor({1.0, 2.0}, {2}, Dtype::float64).requires_grad_();
+  Tensor y = x * 2.0;
+  y.mul_(x);  // y = 2x^2
+  CHECK(y.grad_fn()->name() == "MulBackward");
+  y.sum().backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{4.0, 8.0});
+  CHECK_THROWS_WITH_AS(x.add_(1.0), doctest::Contains("add_: a leaf tensor of shape [2] that requires grad"),
+                       std::invalid_argument);
+  {
+    NoGradGuard no_grad;
+    x.add_(1.0);  // optimizer-style update
+  }
+  CHECK(x.to_vector<double>() == std::vector<double>{2.0, 3.0});
+  CHECK(x.version() == 1);
+}
+
+TEST_CASE("anomaly mode names the op whose backward produced NaN or Inf") {
+  Tensor x = tensor({0.0, 1.0}, {2}, Dtype::float64).requires_grad_();
+  {
+    AnomalyModeGuard anomaly;
+    Tensor y = sqrt(x).sum();
+    CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("SqrtBackward returned nan or inf"),
+                         std::runtime_error);
+    Tensor y2 = sqrt(x).sum();
+    try {
+      y2.backward();
+    } catch (const std::runtime_error& e) {
+      CHECK(contains(e.what(), "created by sqrt on inputs of shape [2]"));
+    }
+  }
+  x.set_grad(Tensor());
+  sqrt(x).sum().backward();  // without anomaly mode: no check, inf flows through
+  CHECK(std::isinf(x.grad().to_vector<double>()[0]));
+}
+
+TEST_CASE("a 1,000,000-op chain runs backward and is destroyed without recursion") {
+  Tensor x = tensor({0.5}).requires_grad_();
+  {
+    Tensor h = x;
+    for (int k = 0; k < 1000000; ++k) h = k % 3 == 0 ? h + 0.01 : k % 3 == 1 ? h * 0.99 : tanh(h);
+    h.backward();
+  }  // the (freed) graph is destroyed here
+  REQUIRE(x.grad().defined());
+  CHECK(std::isfinite(x.grad().item<double>()));
+  {
+    Tensor h = x;
+    for (int k = 0; k < 1000000; ++k) h = k % 3 == 0 ? h + 0.01 : k % 3 == 1 ? h * 0.99 : tanh(h);
+  }  // a full graph with saved tensors destroyed without backward
+  CHECK(x.grad().defined());
+}
