@@ -31,7 +31,7 @@ AnomalyModeGuard::AnomalyModeGuard() : prev_(anomaly_enabled) { anomaly_enabled 
 AnomalyModeGuard::~AnomalyModeGuard() { anomaly_enabled = prev_; }
 
 // ---- nodes ----
-Node::Node(const char* op, std::vector<std::shared_ptr<Node>> next)
+Node::Node(const char* op, EdgeList next)
     : op_(op), next_(std::move(next)), sequence_nr_(next_sequence_nr++) {}
 
 Node::~Node() {
@@ -125,7 +125,7 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
   AutogradMeta& meta = impl->autograd_meta();
   std::shared_ptr<Node> acc = meta.accumulator.lock();
   if (!acc) {
-    acc = std::make_shared<AccumulateGrad>(t);
+    acc = make_pooled<AccumulateGrad>(t);
     meta.accumulator = acc;
   }
   return acc;
@@ -160,7 +160,7 @@ Tensor SavedTensor::unpack(Node& node) const {
                              std::to_string(now) + " (clone it before modifying)");
   if (!is_output_ || !is_grad_enabled()) return tensor_;
   // Recording the backward pass: the output must lead back to the node that produced it.
-  auto impl = std::make_shared<TensorImpl>(tensor_.impl()->storage, tensor_.shape(),
+  auto impl = make_pooled<TensorImpl>(tensor_.impl()->storage, tensor_.shape(),
                                            tensor_.dtype());
   impl->grad_fn = node.shared_from_this();
   impl->requires_grad = true;
@@ -177,9 +177,9 @@ void mark_not_twice_differentiable(const char* op, TensorList& grads, const Tens
                                ": double backward is not supported (the backward of " + what +
                                " is not differentiable); differentiate it only once");
     };
-    std::vector<std::shared_ptr<Node>> next{gradient_edge(grad_output)};
-    set_history(g, std::make_shared<LambdaNode<decltype(fail_twice)>>("NotTwiceDifferentiable",
-                                                                      std::move(next), fail_twice),
+    EdgeList next{gradient_edge(grad_output)};
+    set_history(g, make_pooled<LambdaNode<decltype(fail_twice)>>("NotTwiceDifferentiable",
+                                                                 std::move(next), fail_twice),
                 {grad_output});
   }
 }
@@ -250,8 +250,19 @@ TensorList Engine::run(const TensorList& roots, const TensorList& root_grads, bo
 
   // 1. Every node reachable from the roots, children before parents (iterative DFS).
   const uint64_t epoch = ++engine_epoch;
+  // Scratch lists reused across calls (large graphs would otherwise page-fault them in anew).
+  thread_local std::vector<Node*> order_cache;
+  thread_local std::vector<std::pair<Node*, std::size_t>> stack_cache;
+  thread_local bool cache_in_use = false;
   std::vector<Node*> order;
   std::vector<std::pair<Node*, std::size_t>> stack;
+  const bool use_cache = !cache_in_use;  // a hook may run a nested backward
+  if (use_cache) {
+    cache_in_use = true;
+    order.swap(order_cache);
+    stack.swap(stack_cache);
+    order.clear();
+  }
   auto visit = [&](Node* n) {
     if (!n || n->epoch_ == epoch) return;
     n->epoch_ = epoch;
@@ -274,10 +285,16 @@ TensorList Engine::run(const TensorList& roots, const TensorList& root_grads, bo
   // Clears the per-pass state even when a backward function throws.
   struct Cleanup {
     std::vector<Node*>& order;
+    std::vector<std::pair<Node*, std::size_t>>& stack;
+    bool give_back;
     ~Cleanup() {
       for (Node* n : order) n->buffer_ = Tensor();
+      if (!give_back) return;
+      order.swap(order_cache);
+      stack.swap(stack_cache);
+      cache_in_use = false;
     }
-  } cleanup{order};
+  } cleanup{order, stack, use_cache};
 
   // 2. With inputs, only nodes that lead to an input run; then count each node's parents.
   auto is_capture = [&](Node* n) {

@@ -32,8 +32,7 @@ Tensor generate(const Shape& shape, Dtype dtype, F f) {
 
 Tensor empty(const Shape& shape, Dtype dtype) {
   const std::size_t n = shape_numel(shape);
-  return Tensor(std::make_shared<TensorImpl>(std::make_shared<Storage>(n * element_size(dtype)),
-                                             shape, dtype));
+  return Tensor(make_pooled<TensorImpl>(make_pooled<Storage>(n * element_size(dtype)), shape, dtype));
 }
 
 Tensor tensor(const std::vector<double>& values, const Shape& shape, Dtype dtype) {

@@ -9,13 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "autograd/detail/pool.hpp"
 #include "autograd/tensor.hpp"
 
 namespace xg {
 
+class Node;
+/// A node's inputs (pool-allocated: a graph has one such list per op).
+using EdgeList = std::vector<std::shared_ptr<Node>, PoolAllocator<std::shared_ptr<Node>>>;
+
 class Node : public std::enable_shared_from_this<Node> {
  public:
-  Node(const char* op, std::vector<std::shared_ptr<Node>> next);
+  Node(const char* op, EdgeList next);
   virtual ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -25,7 +30,7 @@ class Node : public std::enable_shared_from_this<Node> {
   /// PyTorch-style node name, e.g. "MulBackward".
   std::string name() const;
   /// Input nodes, one per input of the forward op (nullptr: that input needs no gradient).
-  const std::vector<std::shared_ptr<Node>>& next_functions() const { return next_; }
+  const EdgeList& next_functions() const { return next_; }
   /// True if input i of the forward op needs a gradient.
   bool needs_grad(std::size_t i) const { return i < next_.size() && next_[i] != nullptr; }
   /// Creation order; later nodes have larger numbers.
@@ -46,7 +51,7 @@ class Node : public std::enable_shared_from_this<Node> {
  private:
   friend class Engine;
   const char* op_;
-  std::vector<std::shared_ptr<Node>> next_;
+  EdgeList next_;
   uint64_t sequence_nr_;
   std::unique_ptr<std::vector<GradHook>> pre_hooks_;
   std::unique_ptr<std::string> anomaly_note_;

@@ -63,11 +63,14 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 
 // ---- storage ----
 Storage::Storage(std::size_t n) : nbytes(n) {
-  // 64-byte alignment for SIMD on large buffers; plain malloc keeps tiny tensors small.
-  data = n >= 64 ? std::aligned_alloc(64, (n + 63) / 64 * 64) : std::malloc(n ? n : 1);
+  // Small buffers come from the graph-object pool; large ones are 64-byte aligned for SIMD.
+  data = n <= kPoolMaxBytes ? pool_allocate(n) : std::aligned_alloc(64, (n + 63) / 64 * 64);
   if (!data) throw std::bad_alloc();
 }
-Storage::~Storage() { std::free(data); }
+Storage::~Storage() {
+  if (nbytes <= kPoolMaxBytes) pool_deallocate(data, nbytes);
+  else std::free(data);
+}
 
 TensorImpl::TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype d)
     : storage(std::move(s)), shape(std::move(sh)), numel(shape_numel(shape)), dtype(d) {}
@@ -136,7 +139,7 @@ template int64_t Tensor::item<int64_t>() const;
 
 Tensor Tensor::detach() const {
   TensorImpl& i = checked(impl_, "detach");
-  return Tensor(std::make_shared<TensorImpl>(i.storage, i.shape, i.dtype));
+  return Tensor(make_pooled<TensorImpl>(i.storage, i.shape, i.dtype));
 }
 
 // ---- Tensor: autograd state ----

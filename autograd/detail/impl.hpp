@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "autograd/detail/pool.hpp"
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "autograd/tensor.hpp"
@@ -75,6 +76,12 @@ std::size_t wrap_dim(const char* op, int64_t dim, std::size_t ndim, const Shape&
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 std::size_t shape_numel(const Shape& s);
 
+/// std::make_shared from the graph-object pool (detail/pool.hpp).
+template <typename T, typename... Args>
+std::shared_ptr<T> make_pooled(Args&&... args) {
+  return std::allocate_shared<T>(PoolAllocator<T>(), std::forward<Args>(args)...);
+}
+
 // ---- dtype dispatch: f(float{}) or f(double{}) ----
 template <typename F>
 decltype(auto) dispatch(Dtype d, F&& f) {
@@ -99,7 +106,7 @@ void set_history(const Tensor& out, std::shared_ptr<Node> node, const TensorList
 template <typename F>
 class LambdaNode final : public Node {
  public:
-  LambdaNode(const char* op, std::vector<std::shared_ptr<Node>> next, F fn)
+  LambdaNode(const char* op, EdgeList next, F fn)
       : Node(op, std::move(next)), fn_(std::move(fn)) {}
   TensorList apply(const Tensor& grad) override {
     if (!fn_) throw_released();
@@ -120,11 +127,10 @@ class LambdaNode final : public Node {
 /// Call only when needs_grad(inputs) is true.
 template <typename F>
 void record(const char* op, const Tensor& out, const TensorList& inputs, F backward) {
-  std::vector<std::shared_ptr<Node>> next;
+  EdgeList next;
   next.reserve(inputs.size());
   for (const Tensor& t : inputs) next.push_back(gradient_edge(t));
-  set_history(out, std::make_shared<LambdaNode<F>>(op, std::move(next), std::move(backward)),
-              inputs);
+  set_history(out, make_pooled<LambdaNode<F>>(op, std::move(next), std::move(backward)), inputs);
 }
 
 /// A tensor saved for backward. Remembers the version it was saved at so backward can detect a

@@ -139,7 +139,7 @@ Tensor reshape(const Tensor& a, Shape shape) {
   if (shape_numel(shape) != a.numel())
     fail("reshape: shape ", shape, " is invalid for a tensor of shape ", a.shape(), " (",
          a.numel(), " elements)");
-  auto impl = std::make_shared<TensorImpl>(a.impl()->storage, std::move(shape), a.dtype());
+  auto impl = make_pooled<TensorImpl>(a.impl()->storage, std::move(shape), a.dtype());
   impl->is_view = true;
   Tensor out(std::move(impl));
   if (needs_grad({&a}))
