@@ -44,7 +44,10 @@ std::string Node::name() const {
   std::string out;
   bool up = true;
   for (char c : s) {
-    if (c == '_') { up = true; continue; }
+    if (c == '_') {
+      up = true;
+      continue;
+    }
     out += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
     up = false;
   }
@@ -99,8 +102,7 @@ class AccumulateGrad final : public Node {
       for (GradHook& hook : leaf.meta->hooks)
         if (Tensor r = hook(g); r.defined()) g = r;
     if (g.shape() != leaf.shape)
-      fail("backward: gradient of shape ", g.shape(), " does not match leaf of shape ",
-           leaf.shape);
+      fail("backward: gradient of shape ", g.shape(), " does not match leaf of shape ", leaf.shape);
     Tensor& acc = leaf.autograd_meta().grad;
     if (is_grad_enabled()) {  // create_graph: keep the gradient's own graph
       acc = acc.defined() ? add(acc, g) : g;
@@ -153,15 +155,13 @@ Tensor SavedTensor::unpack(Node& node) const {
   if (!tensor_.defined()) return tensor_;
   const uint32_t now = tensor_.impl()->storage->version;
   if (now != version_)
-    throw std::runtime_error("backward: a tensor of shape " + shape_str(tensor_.shape()) +
-                             " saved by " + node.name() +
-                             " was modified by an in-place operation: saved at version " +
-                             std::to_string(version_) + ", now at version " +
-                             std::to_string(now) + " (clone it before modifying)");
+    throw std::runtime_error(
+        "backward: a tensor of shape " + shape_str(tensor_.shape()) + " saved by " + node.name() +
+        " was modified by an in-place operation: saved at version " + std::to_string(version_) +
+        ", now at version " + std::to_string(now) + " (clone it before modifying)");
   if (!is_output_ || !is_grad_enabled()) return tensor_;
   // Recording the backward pass: the output must lead back to the node that produced it.
-  auto impl = make_pooled<TensorImpl>(tensor_.impl()->storage, tensor_.shape(),
-                                           tensor_.dtype());
+  auto impl = make_pooled<TensorImpl>(tensor_.impl()->storage, tensor_.shape(), tensor_.dtype());
   impl->grad_fn = node.shared_from_this();
   impl->requires_grad = true;
   return Tensor(std::move(impl));
@@ -173,13 +173,13 @@ void mark_not_twice_differentiable(const char* op, TensorList& grads, const Tens
     if (!g.defined()) continue;
     std::string what = op;
     auto fail_twice = [what](const Tensor&, Node&) -> TensorList {
-      throw std::runtime_error(what +
-                               ": double backward is not supported (the backward of " + what +
-                               " is not differentiable); differentiate it only once");
+      throw std::runtime_error(what + ": double backward is not supported (the backward of " +
+                               what + " is not differentiable); differentiate it only once");
     };
     EdgeList next{gradient_edge(grad_output)};
-    set_history(g, make_pooled<LambdaNode<decltype(fail_twice)>>("NotTwiceDifferentiable",
-                                                                 std::move(next), fail_twice),
+    set_history(g,
+                make_pooled<LambdaNode<decltype(fail_twice)>>("NotTwiceDifferentiable",
+                                                              std::move(next), fail_twice),
                 {grad_output});
   }
 }
@@ -206,8 +206,7 @@ void check_finite(const Node& n, std::size_t i, const Tensor& g) {
     throw std::runtime_error("anomaly: " + n.name() + " returned nan or inf values in its " +
                              std::to_string(i) + "th output (gradient of shape " +
                              shape_str(g.shape()) + "); the forward op was " +
-                             (n.anomaly_note().empty() ? std::string(n.op())
-                                                       : n.anomaly_note()));
+                             (n.anomaly_note().empty() ? std::string(n.op()) : n.anomaly_note()));
 }
 }  // namespace
 
@@ -315,7 +314,10 @@ TensorList Engine::run(const TensorList& roots, const TensorList& root_grads, bo
   // 3. Run nodes whose gradient is complete, pass results to their inputs.
   std::optional<NoGradGuard> no_grad;
   std::optional<EnableGradGuard> with_grad;
-  if (create_graph) with_grad.emplace(); else no_grad.emplace();
+  if (create_graph)
+    with_grad.emplace();
+  else
+    no_grad.emplace();
   auto accumulate = [](Node* n, Tensor g) {
     n->buffer_ = n->buffer_.defined() ? add(n->buffer_, g) : std::move(g);
   };
@@ -362,9 +364,8 @@ TensorList Engine::run(const TensorList& roots, const TensorList& root_grads, bo
   return captured;
 }
 
-TensorList grad(const TensorList& outputs, const TensorList& inputs,
-                const TensorList& grad_outputs, std::optional<bool> retain_graph,
-                bool create_graph, bool allow_unused) {
+TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
+                std::optional<bool> retain_graph, bool create_graph, bool allow_unused) {
   return Engine::run(outputs, grad_outputs, retain_graph.value_or(create_graph), create_graph,
                      &inputs, allow_unused);
 }

@@ -9,8 +9,9 @@ namespace xg {
 /// create_graph records the backward pass so the results can be differentiated again.
 /// allow_unused returns an undefined Tensor for an input the outputs do not depend on.
 TensorList grad(const TensorList& outputs, const TensorList& inputs,
-                const TensorList& grad_outputs = {}, std::optional<bool> retain_graph = std::nullopt,
-                bool create_graph = false, bool allow_unused = false);
+                const TensorList& grad_outputs = {},
+                std::optional<bool> retain_graph = std::nullopt, bool create_graph = false,
+                bool allow_unused = false);
 
 /// Backpropagates from several tensors at once into the leaves' .grad().
 void backward(const TensorList& tensors, const TensorList& grad_tensors = {},

@@ -32,13 +32,14 @@ Tensor generate(const Shape& shape, Dtype dtype, F f) {
 
 Tensor empty(const Shape& shape, Dtype dtype) {
   const std::size_t n = shape_numel(shape);
-  return Tensor(make_pooled<TensorImpl>(make_pooled<Storage>(n * element_size(dtype)), shape, dtype));
+  return Tensor(
+      make_pooled<TensorImpl>(make_pooled<Storage>(n * element_size(dtype)), shape, dtype));
 }
 
 Tensor tensor(const std::vector<double>& values, const Shape& shape, Dtype dtype) {
   if (values.size() != shape_numel(shape))
-    fail("tensor: ", values.size(), " values cannot fill shape ", shape, " (",
-         shape_numel(shape), " elements)");
+    fail("tensor: ", values.size(), " values cannot fill shape ", shape, " (", shape_numel(shape),
+         " elements)");
   return generate(shape, dtype, [&](std::size_t k) { return values[k]; });
 }
 Tensor tensor(const std::vector<double>& values) {
@@ -97,7 +98,8 @@ Tensor rand(const Shape& shape, Dtype dtype) {
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype) {
   if (high <= low) fail("randint: empty range [", low, ", ", high, ")");
   std::uniform_int_distribution<int64_t> dist(low, high - 1);
-  return generate(shape, dtype, [&](std::size_t) { return static_cast<double>(dist(generator())); });
+  return generate(shape, dtype,
+                  [&](std::size_t) { return static_cast<double>(dist(generator())); });
 }
 
 std::vector<std::size_t> randperm(std::size_t n) {

@@ -92,9 +92,9 @@ bool gradcheck(const CheckedFn& fn, const TensorList& inputs, GradcheckOptions o
     if (worst > 0) {
       std::ostringstream msg;
       msg << "gradcheck: Jacobian mismatch for input " << which[k] << " (shape "
-          << shape_str(diff[k].shape()) << ") at output element " << worst_r
-          << ", input element " << worst_j << ": analytic " << worst_a << ", numeric " << worst_n
-          << " (atol " << o.atol << ", rtol " << o.rtol << ")";
+          << shape_str(diff[k].shape()) << ") at output element " << worst_r << ", input element "
+          << worst_j << ": analytic " << worst_a << ", numeric " << worst_n << " (atol " << o.atol
+          << ", rtol " << o.rtol << ")";
       return report(o, msg.str());
     }
   }

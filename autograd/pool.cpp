@@ -9,7 +9,7 @@
 namespace xg {
 
 namespace {
-constexpr std::size_t kClass = 16;                  // size-class granularity
+constexpr std::size_t kClass = 16;  // size-class granularity
 constexpr std::size_t kClasses = kPoolMaxBytes / kClass;
 constexpr std::size_t kSlabBytes = std::size_t(2) << 20;  // one huge page
 

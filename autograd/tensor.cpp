@@ -43,8 +43,8 @@ std::size_t wrap_dim(const char* op, int64_t dim, std::size_t ndim, const Shape&
   const int64_t n = static_cast<int64_t>(ndim);
   const int64_t lo = n == 0 ? -1 : -n, hi = n == 0 ? 0 : n - 1;
   if (dim < lo || dim > hi)
-    fail(op, ": dimension ", dim, " out of range for a tensor of shape ", shape, " (expected ",
-         lo, " to ", hi, ")");
+    fail(op, ": dimension ", dim, " out of range for a tensor of shape ", shape, " (expected ", lo,
+         " to ", hi, ")");
   return static_cast<std::size_t>(dim < 0 ? dim + (n == 0 ? 1 : n) : dim);
 }
 
@@ -68,8 +68,10 @@ Storage::Storage(std::size_t n) : nbytes(n) {
   if (!data) throw std::bad_alloc();
 }
 Storage::~Storage() {
-  if (nbytes <= kPoolMaxBytes) pool_deallocate(data, nbytes);
-  else std::free(data);
+  if (nbytes <= kPoolMaxBytes)
+    pool_deallocate(data, nbytes);
+  else
+    std::free(data);
 }
 
 TensorImpl::TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype d)
@@ -93,9 +95,7 @@ static TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl, const char* 
 const Shape& Tensor::shape() const { return checked(impl_, "shape").shape; }
 std::size_t Tensor::numel() const { return checked(impl_, "numel").numel; }
 Dtype Tensor::dtype() const { return checked(impl_, "dtype").dtype; }
-std::size_t Tensor::size(int64_t d) const {
-  return shape()[wrap_dim("size", d, dim(), shape())];
-}
+std::size_t Tensor::size(int64_t d) const { return shape()[wrap_dim("size", d, dim(), shape())]; }
 
 template <typename T>
 T* Tensor::data_ptr() const {
@@ -264,9 +264,12 @@ struct Printer {
 
   std::string fmt(double x) const {
     std::ostringstream s;
-    if (std::isnan(x)) s << "nan";
-    else if (std::isinf(x)) s << (x > 0 ? "inf" : "-inf");
-    else s << (sci ? std::scientific : std::fixed) << std::setprecision(4) << x;
+    if (std::isnan(x))
+      s << "nan";
+    else if (std::isinf(x))
+      s << (x > 0 ? "inf" : "-inf");
+    else
+      s << (sci ? std::scientific : std::fixed) << std::setprecision(4) << x;
     return s.str();
   }
   // Prints dims [d, ...) of the block starting at flat offset `off`; `indent` columns deep.
@@ -283,8 +286,10 @@ struct Printer {
     for (std::size_t i = 0; i < n; ++i) {
       if (i > 0) {
         os << ',';
-        if (d + 1 == shape.size()) os << ' ';
-        else os << std::string(shape.size() - d - 1, '\n') << std::string(indent + 1, ' ');
+        if (d + 1 == shape.size())
+          os << ' ';
+        else
+          os << std::string(shape.size() - d - 1, '\n') << std::string(indent + 1, ' ');
       }
       if (summarize && n > 6 && i == 3) {  // first and last three, as PyTorch past 1000 elements
         os << "...";
@@ -312,11 +317,15 @@ std::string Tensor::to_string() const {
   Printer p{out, v, impl_->shape, sci, 0, v.size() > 1000};
   for (double x : v) p.width = std::max<int>(p.width, static_cast<int>(p.fmt(x).size()));
   p.os << "tensor(";
-  if (v.empty() && !impl_->shape.empty()) p.os << "[]";
-  else p.print(0, 0, 7);
+  if (v.empty() && !impl_->shape.empty())
+    p.os << "[]";
+  else
+    p.print(0, 0, 7);
   if (impl_->dtype == Dtype::float64) p.os << ", dtype=float64";
-  if (impl_->grad_fn) p.os << ", grad_fn=<" << impl_->grad_fn->name() << ">";
-  else if (impl_->requires_grad) p.os << ", requires_grad=true";
+  if (impl_->grad_fn)
+    p.os << ", grad_fn=<" << impl_->grad_fn->name() << ">";
+  else if (impl_->requires_grad)
+    p.os << ", requires_grad=true";
   p.os << ")";
   return out.str();
 }

@@ -30,7 +30,8 @@ class Node;
 struct TensorImpl;
 class Tensor;
 using TensorList = std::vector<Tensor>;
-/// A gradient hook: sees the incoming gradient, returns a replacement or an undefined Tensor to keep it.
+/// A gradient hook: sees the incoming gradient, returns a replacement or an undefined Tensor to
+/// keep it.
 using GradHook = std::function<Tensor(const Tensor&)>;
 
 class Tensor {

@@ -106,8 +106,7 @@ void set_history(const Tensor& out, std::shared_ptr<Node> node, const TensorList
 template <typename F>
 class LambdaNode final : public Node {
  public:
-  LambdaNode(const char* op, EdgeList next, F fn)
-      : Node(op, std::move(next)), fn_(std::move(fn)) {}
+  LambdaNode(const char* op, EdgeList next, F fn) : Node(op, std::move(next)), fn_(std::move(fn)) {}
   TensorList apply(const Tensor& grad) override {
     if (!fn_) throw_released();
     return (*fn_)(grad, *this);

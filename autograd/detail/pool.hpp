@@ -24,9 +24,13 @@ struct PoolAllocator {
   T* allocate(std::size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
   void deallocate(T* p, std::size_t n) { pool_deallocate(p, n * sizeof(T)); }
   template <typename U>
-  bool operator==(const PoolAllocator<U>&) const { return true; }
+  bool operator==(const PoolAllocator<U>&) const {
+    return true;
+  }
   template <typename U>
-  bool operator!=(const PoolAllocator<U>&) const { return false; }
+  bool operator!=(const PoolAllocator<U>&) const {
+    return false;
+  }
 };
 
 }  // namespace xg

@@ -42,7 +42,8 @@ void gemm(const T* a, const T* b, T* c, std::size_t batch, std::size_t m, std::s
 }
 
 /// The shared body of mm (rank 2) and bmm (rank 3).
-Tensor product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool tb, std::size_t rank) {
+Tensor product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool tb,
+               std::size_t rank) {
   check_defined(op, a);
   check_defined(op, b);
   if (a.dim() != rank || b.dim() != rank)
@@ -58,7 +59,8 @@ Tensor product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool t
   Tensor out = empty(shape, a.dtype());
   dispatch(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    gemm<T>(a.impl()->data<T>(), b.impl()->data<T>(), out.impl()->data<T>(), batch, m, n, k, ta, tb);
+    gemm<T>(a.impl()->data<T>(), b.impl()->data<T>(), out.impl()->data<T>(), batch, m, n, k, ta,
+            tb);
   });
   if (needs_grad({&a, &b}))
     record(op, out, {a, b},
@@ -75,33 +77,42 @@ Tensor product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool t
 }
 }  // namespace
 
-Tensor mm(const Tensor& a, const Tensor& b, bool ta, bool tb) { return product("mm", a, b, ta, tb, 2); }
-Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) { return product("bmm", a, b, ta, tb, 3); }
+Tensor mm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  return product("mm", a, b, ta, tb, 2);
+}
+Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  return product("bmm", a, b, ta, tb, 3);
+}
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_defined("matmul", a);
   check_defined("matmul", b);
   if (a.dim() == 0 || b.dim() == 0)
-    fail("matmul: both arguments need at least 1 dimension, got shapes ", a.shape(), " and ", b.shape());
+    fail("matmul: both arguments need at least 1 dimension, got shapes ", a.shape(), " and ",
+         b.shape());
   const std::size_t k = a.shape().back(), kb = b.shape()[b.dim() == 1 ? 0 : b.dim() - 2];
   if (k != kb)
-    fail("matmul: shapes ", a.shape(), " and ", b.shape(), " cannot be multiplied (", k, " != ", kb, ")");
+    fail("matmul: shapes ", a.shape(), " and ", b.shape(), " cannot be multiplied (", k, " != ", kb,
+         ")");
   check_same_dtype("matmul", a, b);
   if (a.dim() == 2 && b.dim() == 2) return mm(a, b);
   if (b.dim() <= 2) {  // [.., k] @ [k] or [.., k] @ [k, n]: fold the batch into rows of one GEMM
     Shape out(a.shape().begin(), a.shape().end() - 1);
     const std::size_t n = b.dim() == 2 ? b.shape()[1] : 1;
     if (b.dim() == 2) out.push_back(n);
-    return reshape(mm(reshape(a, {a.numel() / std::max<std::size_t>(k, 1), k}), reshape(b, {k, n})), out);
+    return reshape(mm(reshape(a, {a.numel() / std::max<std::size_t>(k, 1), k}), reshape(b, {k, n})),
+                   out);
   }
   // Batched: a [.., n, k] (or [k]) and b [.., k, m]; broadcast the batch dims.
   const Tensor a3 = a.dim() == 1 ? unsqueeze(a, 0) : a;
-  const Shape ba(a3.shape().begin(), a3.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+  const Shape ba(a3.shape().begin(), a3.shape().end() - 2),
+      bb(b.shape().begin(), b.shape().end() - 2);
   Shape batch;
   try {
     batch = broadcast_shapes("matmul", ba, bb);
   } catch (const std::invalid_argument&) {
-    fail("matmul: batch dimensions of shapes ", a.shape(), " and ", b.shape(), " cannot be broadcast");
+    fail("matmul: batch dimensions of shapes ", a.shape(), " and ", b.shape(),
+         " cannot be broadcast");
   }
   const std::size_t n = a3.shape()[a3.dim() - 2], m = b.shape().back(), nb = shape_numel(batch);
   Shape ea = batch, eb = batch, out = batch;
@@ -122,7 +133,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   const std::size_t in = w.shape()[1];
   Shape out(x.shape().begin(), x.shape().end() - 1);
   out.push_back(w.shape()[0]);
-  Tensor y = mm(x.dim() == 2 ? x : reshape(x, {x.numel() / std::max<std::size_t>(in, 1), in}), w, false, true);
+  Tensor y = mm(x.dim() == 2 ? x : reshape(x, {x.numel() / std::max<std::size_t>(in, 1), in}), w,
+                false, true);
   if (bias.defined()) {
     if (bias.shape() != Shape{w.shape()[0]})
       fail("linear: bias of shape ", bias.shape(), " does not match weight of shape ", w.shape());

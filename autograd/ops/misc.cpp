@@ -35,7 +35,8 @@ Tensor one_hot(const Tensor& indices, std::size_t num_classes, Dtype dtype) {
     T* o = out.data_ptr<T>();
     for (std::size_t i = 0; i < idx.size(); ++i) {
       const double c = idx[i];
-      if (c < 0 || c >= static_cast<double>(num_classes) || c != static_cast<double>(static_cast<int64_t>(c)))
+      if (c < 0 || c >= static_cast<double>(num_classes) ||
+          c != static_cast<double>(static_cast<int64_t>(c)))
         fail("one_hot: class index ", c, " at position ", i, " is out of range for ", num_classes,
              " classes (indices of shape ", indices.shape(), ")");
       o[i * num_classes + static_cast<std::size_t>(c)] = T(1);

@@ -84,7 +84,8 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, F f) {
   check_defined(op, a);
   check_defined(op, b);
   check_same_dtype(op, a, b);
-  const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(op, a.shape(), b.shape());
+  const Shape shape =
+      a.shape() == b.shape() ? a.shape() : broadcast_shapes(op, a.shape(), b.shape());
   Tensor out = empty(shape, a.dtype());
   dispatch(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -129,7 +130,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 Tensor add(const Tensor& a, double b) {
   check_defined("add", a);
   Tensor out = with_scalar(a, b, [](auto x, auto y) { return x + y; });
-  if (needs_grad({&a})) record("add", out, {a}, [](const Tensor& g, Node&) { return TensorList{g}; });
+  if (needs_grad({&a}))
+    record("add", out, {a}, [](const Tensor& g, Node&) { return TensorList{g}; });
   return out;
 }
 
@@ -180,15 +182,18 @@ Tensor div(const Tensor& a, const Tensor& b) {
 Tensor neg(const Tensor& a) {
   check_defined("neg", a);
   Tensor out = map(a, [](const auto& x, auto) { return -x; });
-  if (needs_grad({&a})) record("neg", out, {a}, [](const Tensor& g, Node&) { return TensorList{neg(g)}; });
+  if (needs_grad({&a}))
+    record("neg", out, {a}, [](const Tensor& g, Node&) { return TensorList{neg(g)}; });
   return out;
 }
 
 Tensor pow(const Tensor& a, double p) {
   check_defined("pow", a);
   Tensor out;
-  if (p == 2.0) out = with_scalar(a, 0, [](auto x, auto) { return x * x; });
-  else out = with_scalar(a, p, [](auto x, auto e) { return std::pow(x, e); });
+  if (p == 2.0)
+    out = with_scalar(a, 0, [](auto x, auto) { return x * x; });
+  else
+    out = with_scalar(a, p, [](auto x, auto e) { return std::pow(x, e); });
   if (needs_grad({&a}))
     record("pow", out, {a}, [sa = SavedTensor(a), p](const Tensor& g, Node& n) {
       Tensor a = sa.unpack(n);
@@ -203,12 +208,13 @@ Tensor pow(const Tensor& a, const Tensor& e) {
   Tensor out = binary("pow", a, e, [](auto x, auto y) { return std::pow(x, y); });
   if (needs_grad({&a, &e}))
     record("pow", out, {a, e},
-           [sa = SavedTensor(a), se = SavedTensor(e), so = SavedTensor(out, true)](
-               const Tensor& g, Node& n) {
+           [sa = SavedTensor(a), se = SavedTensor(e), so = SavedTensor(out, true)](const Tensor& g,
+                                                                                   Node& n) {
              Tensor a = sa.unpack(n), e = se.unpack(n);
              TensorList r(2);
              // d(a^e)/da = e a^(e-1);  d(a^e)/de = a^e log(a), taken as 0 where a == 0
-             if (n.needs_grad(0)) r[0] = sum_to(mul(g, mul(e, pow(a, sub(e, ones_like(e))))), a.shape());
+             if (n.needs_grad(0))
+               r[0] = sum_to(mul(g, mul(e, pow(a, sub(e, ones_like(e))))), a.shape());
              if (n.needs_grad(1)) {
                Tensor zero = eq(a, zeros_like(a));
                Tensor safe_log = log(where(zero, ones_like(a), a));
@@ -256,9 +262,8 @@ Tensor sqrt(const Tensor& a) {
 
 Tensor sign(const Tensor& a) {
   check_defined("sign", a);
-  Tensor out = with_scalar(a, 0, [](auto x, auto z) {
-    return static_cast<decltype(x)>((z < x) - (x < z));
-  });
+  Tensor out =
+      with_scalar(a, 0, [](auto x, auto z) { return static_cast<decltype(x)>((z < x) - (x < z)); });
   if (needs_grad({&a}))
     record("sign", out, {a}, [](const Tensor& g, Node&) { return TensorList{zeros_like(g)}; });
   return out;
@@ -344,8 +349,8 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return extremum("minimum", a,
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_defined("where", cond);
   check_same_dtype("where", a, b);
-  const Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()),
-                                       b.shape());
+  const Shape shape =
+      broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()), b.shape());
   // out = b + c (a - b) computed exactly as a select: expand all three, then pick.
   Tensor c = expand(cond.dtype() == a.dtype() ? cond : cond.to(a.dtype()).detach(), shape);
   Tensor ea = expand(a.detach(), shape), eb = expand(b.detach(), shape);
@@ -367,8 +372,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 // ---- comparisons ----
-#define XG_COMPARISON(name, expr)                                                      \
-  Tensor name(const Tensor& a, const Tensor& b) {                                      \
+#define XG_COMPARISON(name, expr)                                                              \
+  Tensor name(const Tensor& a, const Tensor& b) {                                              \
     return binary(#name, a, b, [](auto x, auto y) { return static_cast<decltype(x)>(expr); }); \
   }
 XG_COMPARISON(eq, x == y)
@@ -472,7 +477,8 @@ Tensor Tensor::clone() const {
   check_defined("clone", *this);
   Tensor out = empty(shape(), dtype());
   std::memcpy(out.impl()->storage->data, impl()->storage->data, numel() * element_size(dtype()));
-  if (needs_grad({this})) record("clone", out, {*this}, [](const Tensor& g, Node&) { return TensorList{g}; });
+  if (needs_grad({this}))
+    record("clone", out, {*this}, [](const Tensor& g, Node&) { return TensorList{g}; });
   return out;
 }
 
@@ -490,7 +496,8 @@ Tensor Tensor::to(Dtype d) const {
     });
   });
   if (needs_grad({this}))
-    record("to", out, {*this}, [from = dtype()](const Tensor& g, Node&) { return TensorList{g.to(from)}; });
+    record("to", out, {*this},
+           [from = dtype()](const Tensor& g, Node&) { return TensorList{g.to(from)}; });
   return out;
 }
 
@@ -534,7 +541,8 @@ template <typename F>
 void binary_into(Tensor& self, const Tensor& other, F f) {
   dispatch(self.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    broadcast_apply<T>(self, other, self.data_ptr<T>(), self.shape(), [&](T x, T y) { return f(x, y); });
+    broadcast_apply<T>(self, other, self.data_ptr<T>(), self.shape(),
+                       [&](T x, T y) { return f(x, y); });
   });
 }
 template <typename F>
@@ -551,29 +559,36 @@ void scalar_into(Tensor& self, double v, F f) {
 Tensor& Tensor::add_(const Tensor& o, double alpha) {
   return in_place(
       "add_", *this, {&o},
-      [&](Tensor& s) { binary_into(s, o, [alpha](auto x, auto y) { return x + static_cast<decltype(x)>(alpha) * y; }); },
+      [&](Tensor& s) {
+        binary_into(s, o,
+                    [alpha](auto x, auto y) { return x + static_cast<decltype(x)>(alpha) * y; });
+      },
       [&](const Tensor& s) { return add(s, alpha == 1.0 ? o : mul(o, alpha)); });
 }
 Tensor& Tensor::sub_(const Tensor& o, double alpha) { return add_(o, -alpha); }
 Tensor& Tensor::mul_(const Tensor& o) {
   return in_place(
-      "mul_", *this, {&o}, [&](Tensor& s) { binary_into(s, o, [](auto x, auto y) { return x * y; }); },
+      "mul_", *this, {&o},
+      [&](Tensor& s) { binary_into(s, o, [](auto x, auto y) { return x * y; }); },
       [&](const Tensor& s) { return mul(s, o); });
 }
 Tensor& Tensor::div_(const Tensor& o) {
   return in_place(
-      "div_", *this, {&o}, [&](Tensor& s) { binary_into(s, o, [](auto x, auto y) { return x / y; }); },
+      "div_", *this, {&o},
+      [&](Tensor& s) { binary_into(s, o, [](auto x, auto y) { return x / y; }); },
       [&](const Tensor& s) { return div(s, o); });
 }
 Tensor& Tensor::add_(double v) {
   return in_place(
-      "add_", *this, {}, [&](Tensor& s) { scalar_into(s, v, [](auto x, auto y) { return x + y; }); },
+      "add_", *this, {},
+      [&](Tensor& s) { scalar_into(s, v, [](auto x, auto y) { return x + y; }); },
       [&](const Tensor& s) { return add(s, v); });
 }
 Tensor& Tensor::sub_(double v) { return add_(-v); }
 Tensor& Tensor::mul_(double v) {
   return in_place(
-      "mul_", *this, {}, [&](Tensor& s) { scalar_into(s, v, [](auto x, auto y) { return x * y; }); },
+      "mul_", *this, {},
+      [&](Tensor& s) { scalar_into(s, v, [](auto x, auto y) { return x * y; }); },
       [&](const Tensor& s) { return mul(s, v); });
 }
 Tensor& Tensor::div_(double v) { return mul_(1.0 / v); }

@@ -28,8 +28,10 @@ Shape reduced_shape(const Shape& s, const std::vector<std::size_t>& dims, bool k
   Shape out;
   for (std::size_t d = 0; d < s.size(); ++d) {
     const bool reduced = std::find(dims.begin(), dims.end(), d) != dims.end();
-    if (!reduced) out.push_back(s[d]);
-    else if (keepdim) out.push_back(1);
+    if (!reduced)
+      out.push_back(s[d]);
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }
@@ -87,15 +89,18 @@ Tensor extreme(const char* op, const Tensor& a, std::vector<std::size_t> dims, b
   check_defined(op, a);
   if (a.numel() == 0) fail(op, ": cannot reduce an empty tensor of shape ", a.shape());
   const double init = is_max ? -INFINITY : INFINITY;
-  Tensor out = is_max ? reduce(a, dims, keepdim, init, [](auto m, auto x) { return x > m || std::isnan(x) ? x : m; })
-                      : reduce(a, dims, keepdim, init, [](auto m, auto x) { return x < m || std::isnan(x) ? x : m; });
+  Tensor out = is_max ? reduce(a, dims, keepdim, init,
+                               [](auto m, auto x) { return x > m || std::isnan(x) ? x : m; })
+                      : reduce(a, dims, keepdim, init,
+                               [](auto m, auto x) { return x < m || std::isnan(x) ? x : m; });
   if (needs_grad({&a}))
     record(op, out, {a},
            [sa = SavedTensor(a), so = SavedTensor(out, true), dims](const Tensor& g, Node& n) {
              Tensor a = sa.unpack(n).detach();
              Tensor winners = eq(a, unreduce(so.unpack(n).detach(), a.shape(), dims));
              Tensor count = sum(winners, std::vector<int64_t>(dims.begin(), dims.end()), true);
-             return TensorList{mul(unreduce(g, a.shape(), dims), div(winners, expand(count, a.shape())))};
+             return TensorList{
+                 mul(unreduce(g, a.shape(), dims), div(winners, expand(count, a.shape())))};
            });
   return out;
 }
@@ -148,7 +153,8 @@ Tensor var(const Tensor& a, std::vector<int64_t> dims_in, bool keepdim, int64_t 
   std::size_t n = 1;
   for (std::size_t d : dims) n *= a.shape()[d];
   const double dof = static_cast<double>(n) - static_cast<double>(correction);
-  if (dof <= 0) fail("var: ", n, " elements leave no degrees of freedom with correction ", correction);
+  if (dof <= 0)
+    fail("var: ", n, " elements leave no degrees of freedom with correction ", correction);
   Tensor centered = sub(a, mean(a, dims_in, true));
   return mul(sum(mul(centered, centered), std::move(dims_in), keepdim), 1.0 / dof);
 }

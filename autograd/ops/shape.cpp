@@ -41,8 +41,10 @@ Tensor strided_copy(const Tensor& src, std::size_t offset, const std::vector<std
     std::vector<std::size_t> idx(nd, 0);
     std::size_t off = 0;
     for (std::size_t b = 0; b < n; b += inner) {
-      if (is == 1) std::memcpy(o + b, s + off, inner * sizeof(T));
-      else for (std::size_t j = 0; j < inner; ++j) o[b + j] = s[off + j * is];
+      if (is == 1)
+        std::memcpy(o + b, s + off, inner * sizeof(T));
+      else
+        for (std::size_t j = 0; j < inner; ++j) o[b + j] = s[off + j * is];
       for (std::size_t d = nd - 1; d-- > 0;) {
         off += strides[d];
         if (++idx[d] < out_shape[d]) break;
@@ -61,7 +63,8 @@ std::vector<std::size_t> indices(const char* op, const Tensor& index, std::size_
   std::vector<std::size_t> out;
   out.reserve(index.numel());
   for (double v : index.to_vector<double>()) {
-    if (v < 0 || v >= static_cast<double>(size) || v != static_cast<double>(static_cast<int64_t>(v)))
+    if (v < 0 || v >= static_cast<double>(size) ||
+        v != static_cast<double>(static_cast<int64_t>(v)))
       fail(op, ": index ", v, " is out of bounds for dimension ", dim, " with size ", size);
     out.push_back(static_cast<std::size_t>(v));
   }
@@ -72,7 +75,8 @@ std::vector<std::size_t> indices(const char* op, const Tensor& index, std::size_
 Tensor slice_backward(const Tensor& g, const Shape& shape, std::size_t dim, std::size_t start,
                       std::size_t step) {
   Tensor out = zeros(shape, g.dtype());
-  const std::size_t inner = contiguous_strides(shape)[dim], outer = g.numel() / std::max<std::size_t>(1, g.shape()[dim] * inner);
+  const std::size_t inner = contiguous_strides(shape)[dim],
+                    outer = g.numel() / std::max<std::size_t>(1, g.shape()[dim] * inner);
   const std::size_t rg = g.shape()[dim], r = shape[dim];
   dispatch(g.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -125,7 +129,8 @@ void check_same_rank_shapes(const char* op, const TensorList& ts, std::size_t di
     check_defined(op, t);
     check_same_dtype(op, ts[0], t);
     bool ok = t.dim() == ts[0].dim();
-    for (std::size_t d = 0; ok && d < t.dim(); ++d) ok = d == dim || t.shape()[d] == ts[0].shape()[d];
+    for (std::size_t d = 0; ok && d < t.dim(); ++d)
+      ok = d == dim || t.shape()[d] == ts[0].shape()[d];
     if (!ok)
       fail(op, ": shapes ", ts[0].shape(), " and ", t.shape(), " must match except in dimension ",
            dim);
@@ -137,15 +142,14 @@ void check_same_rank_shapes(const char* op, const TensorList& ts, std::size_t di
 Tensor reshape(const Tensor& a, Shape shape) {
   check_defined("reshape", a);
   if (shape_numel(shape) != a.numel())
-    fail("reshape: shape ", shape, " is invalid for a tensor of shape ", a.shape(), " (",
-         a.numel(), " elements)");
+    fail("reshape: shape ", shape, " is invalid for a tensor of shape ", a.shape(), " (", a.numel(),
+         " elements)");
   auto impl = make_pooled<TensorImpl>(a.impl()->storage, std::move(shape), a.dtype());
   impl->is_view = true;
   Tensor out(std::move(impl));
   if (needs_grad({&a}))
-    record("reshape", out, {a}, [in = a.shape()](const Tensor& g, Node&) {
-      return TensorList{reshape(g, in)};
-    });
+    record("reshape", out, {a},
+           [in = a.shape()](const Tensor& g, Node&) { return TensorList{reshape(g, in)}; });
   return out;
 }
 
@@ -154,9 +158,12 @@ Tensor view(const Tensor& a, std::vector<int64_t> shape) {
   Shape s;
   std::size_t known = 1, infer = shape.size();
   for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == -1 && infer == shape.size()) infer = i;
-    else if (shape[i] < 0) fail("view: invalid shape entry ", shape[i], " for tensor of shape ", a.shape());
-    else known *= static_cast<std::size_t>(shape[i]);
+    if (shape[i] == -1 && infer == shape.size())
+      infer = i;
+    else if (shape[i] < 0)
+      fail("view: invalid shape entry ", shape[i], " for tensor of shape ", a.shape());
+    else
+      known *= static_cast<std::size_t>(shape[i]);
     s.push_back(shape[i] < 0 ? 0 : static_cast<std::size_t>(shape[i]));
   }
   if (infer < shape.size()) {
@@ -257,19 +264,20 @@ Tensor expand(const Tensor& a, Shape shape) {
   if (!ok) fail("expand: tensor of shape ", a.shape(), " cannot be expanded to shape ", shape);
   Tensor out = strided_copy(a, 0, strides, shape);
   if (needs_grad({&a}))
-    record("expand", out, {a}, [in = a.shape()](const Tensor& g, Node&) {
-      return TensorList{sum_to(g, in)};
-    });
+    record("expand", out, {a},
+           [in = a.shape()](const Tensor& g, Node&) { return TensorList{sum_to(g, in)}; });
   return out;
 }
 
 Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
-  if (g.dim() < shape.size()) fail("sum_to: cannot sum a tensor of shape ", g.shape(), " to shape ", shape);
+  if (g.dim() < shape.size())
+    fail("sum_to: cannot sum a tensor of shape ", g.shape(), " to shape ", shape);
   const std::size_t lead = g.dim() - shape.size();
   std::vector<int64_t> dims;
   for (std::size_t d = 0; d < g.dim(); ++d)
-    if (d < lead || (shape[d - lead] == 1 && g.shape()[d] != 1)) dims.push_back(static_cast<int64_t>(d));
+    if (d < lead || (shape[d - lead] == 1 && g.shape()[d] != 1))
+      dims.push_back(static_cast<int64_t>(d));
   return reshape(sum(g, dims, true), shape);
 }
 
@@ -283,7 +291,8 @@ Tensor cat(const TensorList& ts, int64_t dim) {
   shape[d] = 0;
   for (const Tensor& t : ts) shape[d] += t.shape()[d];
   Tensor out = empty(shape, ts[0].dtype());
-  const std::size_t inner = contiguous_strides(shape)[d], outer = shape_numel(shape) / std::max<std::size_t>(1, shape[d] * inner);
+  const std::size_t inner = contiguous_strides(shape)[d],
+                    outer = shape_numel(shape) / std::max<std::size_t>(1, shape[d] * inner);
   const std::size_t esz = element_size(out.dtype());
   std::size_t at = 0;
   std::vector<std::size_t> sizes;
@@ -302,7 +311,8 @@ Tensor cat(const TensorList& ts, int64_t dim) {
       TensorList r(sizes.size());
       int64_t start = 0;
       for (std::size_t i = 0; i < sizes.size(); ++i) {
-        if (n.needs_grad(i)) r[i] = narrow(g, static_cast<int64_t>(d), start, static_cast<int64_t>(sizes[i]));
+        if (n.needs_grad(i))
+          r[i] = narrow(g, static_cast<int64_t>(d), start, static_cast<int64_t>(sizes[i]));
         start += static_cast<int64_t>(sizes[i]);
       }
       return r;
@@ -340,7 +350,8 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t s
   Tensor out = strided_copy(a, offset, strides, shape);
   if (needs_grad({&a}))
     record("slice", out, {a}, [in = a.shape(), d, s, step](const Tensor& g, Node&) {
-      return TensorList{slice_backward(g, in, d, static_cast<std::size_t>(s), static_cast<std::size_t>(step))};
+      return TensorList{
+          slice_backward(g, in, d, static_cast<std::size_t>(s), static_cast<std::size_t>(step))};
     });
   return out;
 }
@@ -376,17 +387,20 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
   if (a.dim()) shape[d] = idx.size();
   Tensor out = empty(shape, a.dtype());
   const std::size_t inner = a.dim() ? contiguous_strides(a.shape())[d] : 1;
-  const std::size_t r = a.dim() ? a.shape()[d] : 1, outer = a.numel() / std::max<std::size_t>(1, r * inner);
+  const std::size_t r = a.dim() ? a.shape()[d] : 1,
+                    outer = a.numel() / std::max<std::size_t>(1, r * inner);
   const std::size_t esz = element_size(a.dtype());
   for (std::size_t i = 0; i < outer; ++i)
     for (std::size_t k = 0; k < idx.size(); ++k)
-      std::memcpy(static_cast<char*>(out.impl()->storage->data) + ((i * idx.size() + k) * inner) * esz,
-                  static_cast<const char*>(a.impl()->storage->data) + ((i * r + idx[k]) * inner) * esz,
-                  inner * esz);
+      std::memcpy(
+          static_cast<char*>(out.impl()->storage->data) + ((i * idx.size() + k) * inner) * esz,
+          static_cast<const char*>(a.impl()->storage->data) + ((i * r + idx[k]) * inner) * esz,
+          inner * esz);
   if (needs_grad({&a}))
-    record("index_select", out, {a}, [in = a.shape(), d, index = index.detach()](const Tensor& g, Node&) {
-      return TensorList{index_add(zeros(in, g.dtype()), static_cast<int64_t>(d), index, g)};
-    });
+    record("index_select", out, {a},
+           [in = a.shape(), d, index = index.detach()](const Tensor& g, Node&) {
+             return TensorList{index_add(zeros(in, g.dtype()), static_cast<int64_t>(d), index, g)};
+           });
   return out;
 }
 
@@ -403,7 +417,8 @@ Tensor index_add(const Tensor& self, int64_t dim, const Tensor& index, const Ten
          self.shape(), ", ", idx.size(), " indices)");
   Tensor out = self.detach().clone();
   const std::size_t inner = self.dim() ? contiguous_strides(self.shape())[d] : 1;
-  const std::size_t r = self.dim() ? self.shape()[d] : 1, outer = self.numel() / std::max<std::size_t>(1, r * inner);
+  const std::size_t r = self.dim() ? self.shape()[d] : 1,
+                    outer = self.numel() / std::max<std::size_t>(1, r * inner);
   dispatch(self.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* s = src.impl()->data<T>();
@@ -415,7 +430,8 @@ Tensor index_add(const Tensor& self, int64_t dim, const Tensor& index, const Ten
   });
   if (needs_grad({&self, &src}))
     record("index_add", out, {self, src}, [d, index = index.detach()](const Tensor& g, Node& n) {
-      return TensorList{g, n.needs_grad(1) ? index_select(g, static_cast<int64_t>(d), index) : Tensor()};
+      return TensorList{
+          g, n.needs_grad(1) ? index_select(g, static_cast<int64_t>(d), index) : Tensor()};
     });
   return out;
 }
@@ -444,7 +460,8 @@ Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const T
   check_same_dtype("scatter_add", self, src);
   const std::size_t d = wrap_dim("scatter_add", dim, self.dim(), self.shape());
   if (src.shape() != index.shape())
-    fail("scatter_add: source of shape ", src.shape(), " does not match index of shape ", index.shape());
+    fail("scatter_add: source of shape ", src.shape(), " does not match index of shape ",
+         index.shape());
   const auto offsets = scatter_offsets("scatter_add", self.shape(), d, index);
   Tensor out = self.detach().clone();
   dispatch(self.dtype(), [&](auto tag) {

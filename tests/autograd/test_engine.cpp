@@ -4,8 +4,6 @@
 
 #include <cmath>
 #include <stdexcept>
-
-#include <cmath>
 #include <string>
 #include <thread>
 
@@ -18,7 +16,9 @@ Tensor scalar(double v, bool grad = true) {
   Tensor t = tensor({v}, Shape{}, Dtype::float64);
   return grad ? t.requires_grad_() : t;
 }
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 }  // namespace
 
 TEST_CASE("micrograd's README example gives its golden numbers") {
@@ -130,7 +130,8 @@ TEST_CASE("xg::grad returns gradients without touching .grad, and handles unused
   CHECK_FALSE(x.grad().defined());
   TensorList g2 = grad({z}, {x, unused}, {}, true, false, true);
   CHECK_FALSE(g2[1].defined());
-  CHECK_THROWS_WITH_AS(grad({z}, {unused}), doctest::Contains("was not used"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(grad({z}, {unused}), doctest::Contains("was not used"),
+                       std::invalid_argument);
   // gradient of a non-leaf input
   Tensor h = x * 3.0;
   Tensor out = h * h;
@@ -154,7 +155,8 @@ TEST_CASE("create_graph gives second and third derivatives") {
   CHECK(d2t.item<double>() == doctest::Approx(-2 * th * (1 - th * th)));
 }
 
-TEST_CASE("Hessian-vector product of a small MLP's loss equals finite differences of its gradient") {
+TEST_CASE(
+    "Hessian-vector product of a small MLP's loss equals finite differences of its gradient") {
   manual_seed(1);
   const Dtype f64 = Dtype::float64;
   Tensor xb = randn({8, 3}, f64), target = randint(0, 4, {8, 1}, f64);
@@ -188,7 +190,8 @@ TEST_CASE("Hessian-vector product of a small MLP's loss equals finite difference
   };
   TensorList gp = grad_at(eps), gm = grad_at(-eps);
   for (std::size_t i = 0; i < params.size(); ++i) {
-    auto h = hv[i].to_vector<double>(), p = gp[i].to_vector<double>(), m = gm[i].to_vector<double>();
+    auto h = hv[i].to_vector<double>(), p = gp[i].to_vector<double>(),
+         m = gm[i].to_vector<double>();
     for (std::size_t j = 0; j < h.size(); ++j)
       CHECK(h[j] == doctest::Approx((p[j] - m[j]) / (2 * eps)).epsilon(1e-5));
   }
@@ -198,7 +201,8 @@ TEST_CASE("conv2d and pooling fail clearly when differentiated twice") {
   Tensor x = randn({1, 1, 4, 4}, Dtype::float64).requires_grad_();
   Tensor w = randn({1, 1, 3, 3}, Dtype::float64).requires_grad_();
   Tensor gx = grad({conv2d(x, w).pow(2.0).sum()}, {x}, {}, std::nullopt, true)[0];
-  CHECK_THROWS_WITH_AS(gx.sum().backward(), doctest::Contains("conv2d: double backward is not supported"),
+  CHECK_THROWS_WITH_AS(gx.sum().backward(),
+                       doctest::Contains("conv2d: double backward is not supported"),
                        std::runtime_error);
   Tensor gp = grad({max_pool2d(x, {2, 2}).pow(2.0).sum()}, {x}, {}, std::nullopt, true)[0];
   CHECK_THROWS_WITH_AS(gp.sum().backward(), doctest::Contains("max_pool2d: double backward"),
@@ -236,7 +240,8 @@ TEST_CASE("in-place ops on non-leaves are differentiable; on leaves that require
   CHECK(y.grad_fn()->name() == "MulBackward");
   y.sum().backward();
   CHECK(x.grad().to_vector<double>() == std::vector<double>{4.0, 8.0});
-  CHECK_THROWS_WITH_AS(x.add_(1.0), doctest::Contains("add_: a leaf tensor of shape [2] that requires grad"),
+  CHECK_THROWS_WITH_AS(x.add_(1.0),
+                       doctest::Contains("add_: a leaf tensor of shape [2] that requires grad"),
                        std::invalid_argument);
   {
     NoGradGuard no_grad;

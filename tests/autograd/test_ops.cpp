@@ -4,9 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <stdexcept>
-
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 #include "autograd/autograd.hpp"
@@ -76,7 +75,11 @@ std::vector<Case> cases() {
       // reductions
       {"sum/all", {{3, 4}}, [](auto x) { return sum(x[0]); }},
       {"sum/dim 0 keepdim", {{3, 4}}, [](auto x) { return sum(x[0], {0}, true); }},
-      {"sum/dims -1,0 of 3-D", {{2, 3, 4}}, [](auto x) { return sum(x[0], {-1, 0}); }},
+      {"sum/dims -1,0 of 3-D",
+       {{2, 3, 4}},
+       [](auto x) {
+         return sum(x[0], {-1, 0});
+       }},
       {"mean/all", {{3, 4}}, [](auto x) { return mean(x[0]); }},
       {"mean/dim 1", {{3, 4}}, [](auto x) { return mean(x[0], {1}); }},
       {"var/all", {{3, 4}}, [](auto x) { return var(x[0]); }},
@@ -97,46 +100,90 @@ std::vector<Case> cases() {
       {"matmul/1-D @ 2-D", {{4}, {4, 3}}, [](auto x) { return matmul(x[0], x[1]); }},
       {"matmul/2-D @ 1-D", {{3, 4}, {4}}, [](auto x) { return matmul(x[0], x[1]); }},
       {"matmul/3-D @ 2-D", {{2, 3, 4}, {4, 2}}, [](auto x) { return matmul(x[0], x[1]); }},
-      {"matmul/batched broadcast", {{2, 1, 3, 4}, {3, 4, 2}}, [](auto x) { return matmul(x[0], x[1]); }},
+      {"matmul/batched broadcast",
+       {{2, 1, 3, 4}, {3, 4, 2}},
+       [](auto x) { return matmul(x[0], x[1]); }},
       {"matmul/1-D @ 3-D", {{4}, {2, 4, 3}}, [](auto x) { return matmul(x[0], x[1]); }},
       {"matmul/transposed input",
        {{4, 3}, {4, 2}},
        [](auto x) { return matmul(x[0].transpose(0, 1), x[1]); }},
       {"mm/transpose flags", {{4, 3}, {2, 4}}, [](auto x) { return mm(x[0], x[1], true, true); }},
       {"mm/transpose a", {{4, 3}, {4, 2}}, [](auto x) { return mm(x[0], x[1], true, false); }},
-      {"bmm/transpose b", {{2, 3, 4}, {2, 5, 4}}, [](auto x) { return bmm(x[0], x[1], false, true); }},
+      {"bmm/transpose b",
+       {{2, 3, 4}, {2, 5, 4}},
+       [](auto x) { return bmm(x[0], x[1], false, true); }},
       {"linear/3-D input with bias",
        {{2, 3, 4}, {5, 4}, {5}},
        [](auto x) { return linear(x[0], x[1], x[2]); }},
       // shape and indexing
-      {"reshape", {{3, 4}}, [](auto x) { return reshape(x[0], {2, 6}) * 2.0; }},
-      {"view -1", {{3, 4}}, [](auto x) { return view(x[0], {-1, 2}); }},
+      {"reshape",
+       {{3, 4}},
+       [](auto x) {
+         return reshape(x[0], {2, 6}) * 2.0;
+       }},
+      {"view -1",
+       {{3, 4}},
+       [](auto x) {
+         return view(x[0], {-1, 2});
+       }},
       {"flatten", {{2, 3, 2}}, [](auto x) { return flatten(x[0], 1); }},
       {"squeeze", {{3, 1, 2}}, [](auto x) { return squeeze(x[0]); }},
       {"squeeze/dim", {{3, 1}}, [](auto x) { return squeeze(x[0], 1); }},
       {"unsqueeze", {{3, 2}}, [](auto x) { return unsqueeze(x[0], 1) * x[0].unsqueeze(0).sum(); }},
       {"transpose", {{2, 3, 4}}, [](auto x) { return transpose(x[0], 0, 2); }},
-      {"permute", {{2, 3, 4}}, [](auto x) { return permute(x[0], {1, 2, 0}); }},
-      {"permute then add", {{2, 3}, {3, 2}}, [](auto x) { return permute(x[0], {1, 0}) + x[1]; }},
-      {"expand", {{3, 1}}, [](auto x) { return expand(x[0], {2, 3, 4}); }},
-      {"sum_to", {{2, 3, 4}}, [](auto x) { return sum_to(x[0], {3, 1}); }},
-      {"cat/dim 1", {{2, 3}, {2, 1}}, [](auto x) { return cat({x[0], x[1]}, 1); }},
-      {"stack/dim 0", {{2, 3}, {2, 3}}, [](auto x) { return stack({x[0], x[1]}, 0); }},
+      {"permute",
+       {{2, 3, 4}},
+       [](auto x) {
+         return permute(x[0], {1, 2, 0});
+       }},
+      {"permute then add",
+       {{2, 3}, {3, 2}},
+       [](auto x) {
+         return permute(x[0], {1, 0}) + x[1];
+       }},
+      {"expand",
+       {{3, 1}},
+       [](auto x) {
+         return expand(x[0], {2, 3, 4});
+       }},
+      {"sum_to",
+       {{2, 3, 4}},
+       [](auto x) {
+         return sum_to(x[0], {3, 1});
+       }},
+      {"cat/dim 1",
+       {{2, 3}, {2, 1}},
+       [](auto x) {
+         return cat({x[0], x[1]}, 1);
+       }},
+      {"stack/dim 0",
+       {{2, 3}, {2, 3}},
+       [](auto x) {
+         return stack({x[0], x[1]}, 0);
+       }},
       {"slice/step 2", {{5, 3}}, [](auto x) { return slice(x[0], 0, 1, 5, 2); }},
       {"narrow", {{3, 5}}, [](auto x) { return narrow(x[0], 1, 1, 3); }},
       {"select", {{3, 4}}, [](auto x) { return select(x[0], 1, -1); }},
       {"index_select/repeats",
        {{4, 3}},
-       [](auto x) { return index_select(x[0], 0, idx({3, 0, 3}, {3})); }},
+       [](auto x) {
+         return index_select(x[0], 0, idx({3, 0, 3}, {3}));
+       }},
       {"gather/dim 1",
        {{3, 4}},
-       [](auto x) { return gather(x[0], 1, idx({0, 3, 1, 1, 2, 2}, {3, 2})); }},
+       [](auto x) {
+         return gather(x[0], 1, idx({0, 3, 1, 1, 2, 2}, {3, 2}));
+       }},
       {"scatter_add",
        {{3, 4}, {3, 2}},
-       [](auto x) { return scatter_add(x[0], 1, idx({0, 3, 1, 1, 2, 2}, {3, 2}), x[1]); }},
+       [](auto x) {
+         return scatter_add(x[0], 1, idx({0, 3, 1, 1, 2, 2}, {3, 2}), x[1]);
+       }},
       {"index_add",
        {{4, 3}, {2, 3}},
-       [](auto x) { return index_add(x[0], 0, idx({1, 1}, {2}), x[1]); }},
+       [](auto x) {
+         return index_add(x[0], 0, idx({1, 1}, {2}), x[1]);
+       }},
       {"clone", {{2, 3}}, [](auto x) { return x[0].clone(); }},
       {"dropout/seeded",
        {{4, 5}},
@@ -159,16 +206,36 @@ std::vector<Case> cases() {
          y.add_(x[1], 0.5);
          return y;
        }},
-      {"div_/in place", {{3}, {3}}, [](auto x) { Tensor y = x[0] * 2.0; y.div_(x[1]); return y; }, pos},
+      {"div_/in place",
+       {{3}, {3}},
+       [](auto x) {
+         Tensor y = x[0] * 2.0;
+         y.div_(x[1]);
+         return y;
+       },
+       pos},
       // not differentiable twice: checked once here, and the error for twice in test_engine
       {"conv2d/stride 2 padding 1 dilation 2",
        {{2, 2, 6, 5}, {3, 2, 3, 2}, {3}},
-       [](auto x) { return conv2d(x[0], x[1], x[2], {2, 1}, {1, 1}, {2, 1}); },
-       Init::normal, false},
-      {"max_pool2d", {{2, 2, 4, 5}}, [](auto x) { return max_pool2d(x[0], {2, 2}, {2, 1}, {1, 0}); },
-       Init::normal, false},
-      {"avg_pool2d", {{2, 2, 4, 5}}, [](auto x) { return avg_pool2d(x[0], {3, 2}, {1, 2}, {1, 1}); },
-       Init::normal, false},
+       [](auto x) {
+         return conv2d(x[0], x[1], x[2], {2, 1}, {1, 1}, {2, 1});
+       },
+       Init::normal,
+       false},
+      {"max_pool2d",
+       {{2, 2, 4, 5}},
+       [](auto x) {
+         return max_pool2d(x[0], {2, 2}, {2, 1}, {1, 0});
+       },
+       Init::normal,
+       false},
+      {"avg_pool2d",
+       {{2, 2, 4, 5}},
+       [](auto x) {
+         return avg_pool2d(x[0], {3, 2}, {1, 2}, {1, 1});
+       },
+       Init::normal,
+       false},
   };
 }
 }  // namespace

@@ -2,9 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <stdexcept>
-
 #include <sstream>
+#include <stdexcept>
 
 #include "autograd/autograd.hpp"
 
@@ -41,7 +40,8 @@ TEST_CASE("random tensors are reproducible with manual_seed and in range") {
   Tensor b = randn({100});
   CHECK(a.to_vector<float>() == b.to_vector<float>());
   for (float v : rand({1000}).to_vector<float>()) CHECK((v >= 0.0f && v < 1.0f));
-  for (double v : randint(-2, 3, {1000}).to_vector<double>()) CHECK((v >= -2 && v < 3 && v == int(v)));
+  for (double v : randint(-2, 3, {1000}).to_vector<double>())
+    CHECK((v >= -2 && v < 3 && v == int(v)));
   Tensor r = randn({20000}, Dtype::float64);
   CHECK(mean(r).item<double>() == doctest::Approx(0.0).epsilon(0.03));
   CHECK(var(r).item<double>() == doctest::Approx(1.0).epsilon(0.03));
@@ -60,9 +60,11 @@ TEST_CASE("dtype conversion, item and to_vector") {
 
 TEST_CASE("tensors print like PyTorch") {
   Tensor m = tensor({1, 2, 3, 4}, {2, 2}).requires_grad_();
-  CHECK(m.to_string() == "tensor([[1.0000, 2.0000],\n        [3.0000, 4.0000]], requires_grad=true)");
+  CHECK(m.to_string() ==
+        "tensor([[1.0000, 2.0000],\n        [3.0000, 4.0000]], requires_grad=true)");
   CHECK(scalar_tensor(0.5).to_string() == "tensor(0.5000)");
-  CHECK(tensor({-1, 10}, {2}, Dtype::float64).to_string() == "tensor([-1.0000, 10.0000], dtype=float64)");
+  CHECK(tensor({-1, 10}, {2}, Dtype::float64).to_string() ==
+        "tensor([-1.0000, 10.0000], dtype=float64)");
   CHECK((m * 2.0).to_string() ==
         "tensor([[2.0000, 4.0000],\n        [6.0000, 8.0000]], grad_fn=<MulBackward>)");
   CHECK(tensor({1e-6, 1}, {2}).to_string() == "tensor([1.0000e-06, 1.0000e+00])");
@@ -70,7 +72,8 @@ TEST_CASE("tensors print like PyTorch") {
         "tensor([[[0.0000, 0.0000]],\n\n        [[0.0000, 0.0000]]])");
   std::ostringstream os;
   os << arange(2000);
-  CHECK(os.str() == "tensor([   0.0000,    1.0000,    2.0000, ..., 1997.0000, 1998.0000, 1999.0000])");
+  CHECK(os.str() ==
+        "tensor([   0.0000,    1.0000,    2.0000, ..., 1997.0000, 1998.0000, 1999.0000])");
   CHECK(Tensor().to_string() == "tensor(undefined)");
 }
 
