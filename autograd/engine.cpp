@@ -133,12 +133,13 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
   return acc;
 }
 
-void set_history(const Tensor& out, std::shared_ptr<Node> node, const TensorList& inputs) {
-  if (is_anomaly_enabled()) {
-    std::string note = "created by " + std::string(node->op()) + " on inputs of shape";
-    for (const Tensor& t : inputs) note += " " + (t.defined() ? shape_str(t.shape()) : "[-]");
-    node->set_anomaly_note(std::move(note));
-  }
+void note_inputs(Node& node, const TensorList& inputs) {
+  std::string note = "created by " + std::string(node.op()) + " on inputs of shape";
+  for (const Tensor& t : inputs) note += " " + (t.defined() ? shape_str(t.shape()) : "[-]");
+  node.set_anomaly_note(std::move(note));
+}
+
+void set_history(const Tensor& out, std::shared_ptr<Node> node) {
   TensorImpl& impl = *out.impl();
   impl.grad_fn = std::move(node);
   impl.requires_grad = true;
@@ -176,11 +177,7 @@ void mark_not_twice_differentiable(const char* op, TensorList& grads, const Tens
       throw std::runtime_error(what + ": double backward is not supported (the backward of " +
                                what + " is not differentiable); differentiate it only once");
     };
-    EdgeList next{gradient_edge(grad_output)};
-    set_history(g,
-                make_pooled<LambdaNode<decltype(fail_twice)>>("NotTwiceDifferentiable",
-                                                              std::move(next), fail_twice),
-                {grad_output});
+    record("NotTwiceDifferentiable", g, {grad_output}, fail_twice);
   }
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 namespace xg {
 
@@ -46,7 +48,61 @@ ThreadPool& pool() {
   thread_local ThreadPool p;
   return p;
 }
+
+constexpr std::size_t kCacheCapBytes = std::size_t(512) << 20;  // per thread
+constexpr std::size_t kLargestCached = std::size_t(64) << 20;
+
+/// Size classes with four steps per power of two (at most 25% rounding), multiples of 64.
+std::size_t buffer_class(std::size_t n) {
+  std::size_t p = 1024;
+  while (p * 2 <= n) p *= 2;
+  const std::size_t step = p / 4;
+  return (n + step - 1) / step * step;
+}
+
+struct BufferCache {
+  std::unordered_map<std::size_t, std::vector<void*>> free;
+  std::size_t cached = 0;
+  ~BufferCache() {
+    for (auto& [size, list] : free)
+      for (void* p : list) std::free(p);
+  }
+};
+
+BufferCache& buffers() {
+  thread_local BufferCache c;
+  return c;
+}
 }  // namespace
+
+void* buffer_allocate(std::size_t bytes) {
+  const std::size_t size = buffer_class(bytes);
+  if (size <= kLargestCached) {
+    BufferCache& c = buffers();
+    auto it = c.free.find(size);
+    if (it != c.free.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      c.cached -= size;
+      return p;
+    }
+  }
+  void* p = std::aligned_alloc(64, size);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void buffer_deallocate(void* p, std::size_t bytes) {
+  if (!p) return;
+  const std::size_t size = buffer_class(bytes);
+  BufferCache& c = buffers();
+  if (size > kLargestCached || c.cached + size > kCacheCapBytes) {
+    std::free(p);
+    return;
+  }
+  c.free[size].push_back(p);
+  c.cached += size;
+}
 
 void* pool_allocate(std::size_t bytes) {
   if (bytes == 0 || bytes > kPoolMaxBytes) return ::operator new(bytes ? bytes : 1);

@@ -63,15 +63,14 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 
 // ---- storage ----
 Storage::Storage(std::size_t n) : nbytes(n) {
-  // Small buffers come from the graph-object pool; large ones are 64-byte aligned for SIMD.
-  data = n <= kPoolMaxBytes ? pool_allocate(n) : std::aligned_alloc(64, (n + 63) / 64 * 64);
-  if (!data) throw std::bad_alloc();
+  // Small buffers come from the graph-object pool; large ones from the buffer cache.
+  data = n <= kPoolMaxBytes ? pool_allocate(n) : buffer_allocate(n);
 }
 Storage::~Storage() {
   if (nbytes <= kPoolMaxBytes)
     pool_deallocate(data, nbytes);
   else
-    std::free(data);
+    buffer_deallocate(data, nbytes);
 }
 
 TensorImpl::TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype d)

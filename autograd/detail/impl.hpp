@@ -99,7 +99,10 @@ inline bool needs_grad(std::initializer_list<const Tensor*> inputs) {
     if (t->defined() && t->requires_grad()) return true;
   return false;
 }
-void set_history(const Tensor& out, std::shared_ptr<Node> node, const TensorList& inputs);
+/// Makes `node` the grad_fn of `out` (which then requires grad).
+void set_history(const Tensor& out, std::shared_ptr<Node> node);
+/// Anomaly mode: records the op and its inputs' shapes on the node, for backward's error.
+void note_inputs(Node& node, const TensorList& inputs);
 
 /// A node whose backward is a lambda `(const Tensor& grad, Node& self) -> TensorList`; the lambda
 /// holds what backward needs and is destroyed by release().
@@ -124,12 +127,22 @@ class LambdaNode final : public Node {
 
 /// Makes `out` the result of op `op` on `inputs`, with `backward` giving the inputs' gradients.
 /// Call only when needs_grad(inputs) is true.
-template <typename F>
-void record(const char* op, const Tensor& out, const TensorList& inputs, F backward) {
+template <typename Inputs, typename F>
+void record_list(const char* op, const Tensor& out, const Inputs& inputs, F backward) {
   EdgeList next;
   next.reserve(inputs.size());
   for (const Tensor& t : inputs) next.push_back(gradient_edge(t));
-  set_history(out, make_pooled<LambdaNode<F>>(op, std::move(next), std::move(backward)), inputs);
+  std::shared_ptr<Node> node = make_pooled<LambdaNode<F>>(op, std::move(next), std::move(backward));
+  if (is_anomaly_enabled()) note_inputs(*node, TensorList(inputs.begin(), inputs.end()));
+  set_history(out, std::move(node));
+}
+template <typename F>
+void record(const char* op, const Tensor& out, std::initializer_list<Tensor> inputs, F backward) {
+  record_list(op, out, inputs, std::move(backward));
+}
+template <typename F>
+void record(const char* op, const Tensor& out, const TensorList& inputs, F backward) {
+  record_list(op, out, inputs, std::move(backward));
 }
 
 /// A tensor saved for backward. Remembers the version it was saved at so backward can detect a

@@ -14,6 +14,13 @@ constexpr std::size_t kPoolMaxBytes = 512;
 void* pool_allocate(std::size_t bytes);
 void pool_deallocate(void* p, std::size_t bytes);
 
+/// Data buffers larger than kPoolMaxBytes: 64-byte aligned, and kept per thread by size class
+/// after they are freed (up to a cap) so that the next graph reuses them instead of faulting
+/// fresh pages in (glibc returns a freed heap top to the system, and a dynamic graph frees and
+/// reallocates the same sizes every step).
+void* buffer_allocate(std::size_t bytes);
+void buffer_deallocate(void* p, std::size_t bytes);
+
 /// std allocator over the pool, for std::allocate_shared and containers of graph objects.
 template <typename T>
 struct PoolAllocator {

@@ -19,7 +19,18 @@ std::pair<std::size_t, std::size_t> op_dims(const Tensor& t, bool trans) {
   return trans ? std::make_pair(c, r) : std::make_pair(r, c);
 }
 
-/// C[m, n] = op(A)[m, k] op(B)[k, n] for `batch` consecutive matrices.
+/// y = op(A) x for A stored row-major [rows, cols] with leading dimension lda.
+template <typename T>
+void gemv(bool trans, blasint rows, blasint cols, const T* a, blasint lda, const T* x, T* y) {
+  const auto TA = trans ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemv(CblasRowMajor, TA, rows, cols, 1.0f, a, lda, x, 1, 0.0f, y, 1);
+  else
+    cblas_dgemv(CblasRowMajor, TA, rows, cols, 1.0, a, lda, x, 1, 0.0, y, 1);
+}
+
+/// C[m, n] = op(A)[m, k] op(B)[k, n] for `batch` consecutive matrices (GEMV when m or n is 1:
+/// GEMM would pack the whole matrix for a single row).
 template <typename T>
 void gemm(const T* a, const T* b, T* c, std::size_t batch, std::size_t m, std::size_t n,
           std::size_t k, bool ta, bool tb) {
@@ -34,10 +45,16 @@ void gemm(const T* a, const T* b, T* c, std::size_t batch, std::size_t m, std::s
     const T* ai = a + i * m * k;
     const T* bi = b + i * k * n;
     T* ci = c + i * m * n;
-    if constexpr (std::is_same_v<T, float>)
+    if (m == 1 && n > 1) {  // a row vector times a matrix: c^T = op(B)^T a, no packing of B
+      const bool bt = !tb;  // B stored [k, n] needs Trans; stored [n, k] needs NoTrans
+      gemv<T>(bt, bt ? K : N, bt ? N : K, bi, ldb, ai, ci);
+    } else if (n == 1 && m > 1) {  // a matrix times a column vector: c = op(A) b
+      gemv<T>(ta, ta ? K : M, ta ? M : K, ai, lda, bi, ci);
+    } else if constexpr (std::is_same_v<T, float>) {
       cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, ai, lda, bi, ldb, 0.0f, ci, N);
-    else
+    } else {
       cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, ai, lda, bi, ldb, 0.0, ci, N);
+    }
   }
 }
 

@@ -423,6 +423,8 @@ Tensor sigmoid(const Tensor& a) {
   if (needs_grad({&a}))
     record("sigmoid", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
       Tensor y = so.unpack(n);  // y (1 - y)
+      if (!is_grad_enabled())   // not recorded: one fused pass
+        return TensorList{binary("sigmoid", g, y, [](auto g, auto y) { return g * y * (1 - y); })};
       return TensorList{mul(g, mul(y, add(neg(y), 1.0)))};
     });
   return out;
@@ -435,6 +437,8 @@ Tensor tanh(const Tensor& a) {
   if (needs_grad({&a}))
     record("tanh", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
       Tensor y = so.unpack(n);  // 1 - y^2
+      if (!is_grad_enabled())   // not recorded: one fused pass
+        return TensorList{binary("tanh", g, y, [](auto g, auto y) { return g * (1 - y * y); })};
       return TensorList{mul(g, add(neg(mul(y, y)), 1.0))};
     });
   return out;
