@@ -1,1 +1,488 @@
-// conv2d / pooling: written next.
+// Convolution and pooling on NCHW tensors. Each op is fused (forward and backward are raw
+// kernels, not a graph of small Tensor ops) for speed: conv2d lowers one sample at a time to a
+// GEMM with im2col, so its backward is two GEMMs and a col2im. The price is that these backward
+// passes are not differentiable: differentiating them again throws a clear error.
+//
+// Geometry, as PyTorch (ceil_mode false): an output position o along an axis reads the input at
+// o*stride - padding + k*dilation for k in [0, kernel), and the output size is
+// floor((in + 2 padding - dilation (kernel - 1) - 1) / stride) + 1.
+#include <cblas.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "autograd/detail/impl.hpp"
+#include "autograd/factory.hpp"
+#include "autograd/ops.hpp"
+
+namespace xg {
+
+namespace {
+
+using Pair = std::array<int64_t, 2>;  // {height, width}
+
+// ---- arguments and geometry ----
+
+/// "[1, 2]" for an option list (for error messages).
+std::string list_str(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+std::string list_str(const Pair& p) { return list_str(std::vector<int64_t>(p.begin(), p.end())); }
+
+/// An option given as {both} or {height, width}, as PyTorch's int-or-pair arguments.
+Pair pair_arg(const char* op, const char* what, const std::vector<int64_t>& v) {
+  if (v.size() == 1) return {v[0], v[0]};
+  if (v.size() == 2) return {v[0], v[1]};
+  fail(op, ": ", what, " must have 1 or 2 values (height, width), got ", list_str(v));
+}
+
+/// A sliding window over the [H, W] planes of an [N, C, H, W] input, and the output plane size.
+struct Window {
+  int64_t H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo;
+  int64_t in_plane() const { return H * W; }
+  int64_t out_plane() const { return Ho * Wo; }
+};
+
+/// Validates the options and computes the output plane size; throws naming op and shapes.
+/// Pooling also follows PyTorch's rule that padding is at most half the kernel, so that no
+/// window lies in the padding only.
+Window make_window(const char* op, const Shape& input, Pair k, Pair s, Pair p, Pair d,
+                   bool pooling) {
+  if (k[0] <= 0 || k[1] <= 0) fail(op, ": kernel size must be positive, got ", list_str(k));
+  if (s[0] <= 0 || s[1] <= 0) fail(op, ": stride must be positive, got ", list_str(s));
+  if (d[0] <= 0 || d[1] <= 0) fail(op, ": dilation must be positive, got ", list_str(d));
+  if (p[0] < 0 || p[1] < 0) fail(op, ": padding must be non-negative, got ", list_str(p));
+  if (pooling && (p[0] > k[0] / 2 || p[1] > k[1] / 2))
+    fail(op, ": padding ", list_str(p), " must be at most half of kernel size ", list_str(k));
+  if (input[2] == 0 || input[3] == 0)
+    fail(op, ": input of shape ", input, " has an empty [H, W] plane");
+  const auto H = static_cast<int64_t>(input[2]), W = static_cast<int64_t>(input[3]);
+  Window w{H, W, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], 0, 0};  // Ho, Wo below
+  // The span in + 2 padding - dilation (kernel - 1) - 1 must be >= 0 for at least one output.
+  const int64_t span_h = w.H + 2 * w.ph - w.dh * (w.kh - 1) - 1;
+  const int64_t span_w = w.W + 2 * w.pw - w.dw * (w.kw - 1) - 1;
+  if (span_h < 0 || span_w < 0) {
+    auto size = [](int64_t span, int64_t stride) {  // floor division, for the message
+      return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
+    };
+    fail(op, ": input ", input, " is too small for kernel ", list_str(k), " with stride ",
+         list_str(s), ", padding ", list_str(p), " and dilation ", list_str(d),
+         " (output size would be ", list_str(Pair{size(span_h, w.sh), size(span_w, w.sw)}), ")");
+  }
+  w.Ho = span_h / w.sh + 1;
+  w.Wo = span_w / w.sw + 1;
+  return w;
+}
+
+/// Checks a pooling input: a defined 4-D tensor.
+void check_pool_input(const char* op, const Tensor& input) {
+  check_defined(op, input);
+  if (input.dim() != 4) fail(op, ": expected input [N, C, H, W] (4-D), got shape ", input.shape());
+}
+
+/// Output positions o in [lo, hi) along one axis whose tap o*stride - pad + offset lies in
+/// [0, n); offset = k*dilation for kernel tap k.
+std::pair<int64_t, int64_t> valid_range(int64_t n, int64_t out, int64_t stride, int64_t pad,
+                                        int64_t offset) {
+  auto ceil_div = [](int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); };
+  const int64_t lo = std::clamp<int64_t>(ceil_div(pad - offset, stride), 0, out);
+  const int64_t hi = std::clamp<int64_t>(ceil_div(n + pad - offset, stride), lo, out);
+  return {lo, hi};
+}
+
+// ---- conv2d kernels ----
+
+/// C [m, n] = op(A) [m, k] x op(B) [k, n] + beta C, row-major contiguous (op transposes if set).
+template <typename T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T beta, T* c) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // BLAS would still be asked to read a and b; the product is zero
+    if (beta == T(0)) std::fill_n(c, m * n, T(0));
+    return;
+  }
+  const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+  const blasint lda = ta ? M : K, ldb = tb ? K : N;
+  const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, lda, b, ldb, beta, c, N);
+  else
+    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, a, lda, b, ldb, beta, c, N);
+}
+
+/// The taps of one kernel position (i, j) that read inside the input: output rows [ylo, yhi)
+/// and columns [xlo, xhi); output column ox reads input column x0 + ox * sw.
+struct Taps {
+  int64_t ylo, yhi, xlo, xhi, x0;
+  Taps(const Window& w, int64_t i, int64_t j) : x0(j * w.dw - w.pw) {
+    std::tie(ylo, yhi) = valid_range(w.H, w.Ho, w.sh, w.ph, i * w.dh);
+    std::tie(xlo, xhi) = valid_range(w.W, w.Wo, w.sw, w.pw, j * w.dw);
+  }
+  bool empty() const { return ylo == yhi || xlo == xhi; }
+  /// First input element read, in channel c's plane of x (valid unless empty()).
+  template <typename T>
+  T* input(T* x, const Window& w, int64_t c, int64_t i) const {
+    return x + (c * w.H + ylo * w.sh - w.ph + i * w.dh) * w.W + x0 + xlo * w.sw;
+  }
+};
+
+/// Stride 1 and output width == input width ("same" padding): output position l and the input
+/// element it reads under a tap are a constant distance apart, so the block of a tap's cols
+/// row from (ylo, xlo) to (yhi - 1, xhi - 1) is one run of the input, copied in one loop.
+/// Inside the run, the columns outside [xlo, xhi) belong to the padding: masks [kw, Ho*Wo]
+/// holds 1 where output column l % Wo reads inside the input under kernel column j, else 0.
+/// Empty when the window is not of this kind.
+template <typename T>
+std::vector<T> one_run_masks(const Window& w) {
+  if (w.sw != 1 || w.sh * w.W != w.Wo) return {};
+  std::vector<T> masks(static_cast<std::size_t>(w.kw * w.out_plane()));
+  for (int64_t j = 0; j < w.kw; ++j) {
+    const Taps t(w, 0, j);
+    for (int64_t oy = 0; oy < w.Ho; ++oy)
+      for (int64_t ox = 0; ox < w.Wo; ++ox)
+        masks[(j * w.Ho + oy) * w.Wo + ox] = ox >= t.xlo && ox < t.xhi;
+  }
+  return masks;
+}
+
+/// im2col of one sample: x [C, H, W] -> cols [C*kh*kw, Ho*Wo]. Row (c, i, j) holds, for every
+/// output position, the input under kernel tap (i, j) of channel c (0 in the padding).
+template <typename T>
+void im2col(const T* x, T* cols, int64_t C, const Window& w, const std::vector<T>& masks) {
+  const int64_t L = w.out_plane();
+  for (int64_t i = 0; i < w.kh; ++i)
+    for (int64_t j = 0; j < w.kw; ++j) {
+      const Taps t(w, i, j);
+      const int64_t first = t.ylo * w.Wo + t.xlo, last = (t.yhi - 1) * w.Wo + t.xhi;
+      const T* inside = masks.empty() ? nullptr : masks.data() + j * L;
+      for (int64_t c = 0; c < C; ++c) {
+        T* dst = cols + ((c * w.kh + i) * w.kw + j) * L;
+        if (t.empty()) {
+          std::fill_n(dst, L, T(0));
+          continue;
+        }
+        const T* in = t.input(x, w, c, i);
+        if (inside) {
+          std::fill(dst, dst + first, T(0));
+          for (int64_t l = first; l < last; ++l) {
+            const T v = in[l - first];  // read unconditionally: the whole run is in bounds
+            dst[l] = inside[l] != T(0) ? v : T(0);
+          }
+          std::fill(dst + last, dst + L, T(0));
+          continue;
+        }
+        std::fill(dst, dst + first, T(0));
+        for (int64_t oy = t.ylo; oy < t.yhi; ++oy, in += w.sh * w.W) {
+          T* row = dst + oy * w.Wo;
+          std::fill(row, row + t.xlo, T(0));
+          for (int64_t ox = t.xlo; ox < t.xhi; ++ox) row[ox] = in[(ox - t.xlo) * w.sw];
+          std::fill(row + t.xhi, row + w.Wo, T(0));
+        }
+        std::fill(dst + t.yhi * w.Wo, dst + L, T(0));
+      }
+    }
+}
+
+/// col2im of one sample, the adjoint of im2col: adds cols [C*kh*kw, Ho*Wo] into gx [C, H, W].
+template <typename T>
+void col2im(const T* cols, T* gx, int64_t C, const Window& w, const std::vector<T>& masks) {
+  const int64_t L = w.out_plane();
+  for (int64_t i = 0; i < w.kh; ++i)
+    for (int64_t j = 0; j < w.kw; ++j) {
+      const Taps t(w, i, j);
+      if (t.empty()) continue;
+      const int64_t first = t.ylo * w.Wo + t.xlo, last = (t.yhi - 1) * w.Wo + t.xhi;
+      const T* inside = masks.empty() ? nullptr : masks.data() + j * L;
+      for (int64_t c = 0; c < C; ++c) {
+        const T* src = cols + ((c * w.kh + i) * w.kw + j) * L;
+        T* out = t.input(gx, w, c, i);
+        if (inside) {
+          for (int64_t l = first; l < last; ++l) {
+            const T v = src[l];
+            out[l - first] += inside[l] != T(0) ? v : T(0);
+          }
+          continue;
+        }
+        for (int64_t oy = t.ylo; oy < t.yhi; ++oy, out += w.sh * w.W) {
+          const T* row = src + oy * w.Wo;
+          for (int64_t ox = t.xlo; ox < t.xhi; ++ox) out[(ox - t.xlo) * w.sw] += row[ox];
+        }
+      }
+    }
+}
+
+/// An uninitialized scratch buffer of n elements (std::vector would zero it first).
+template <typename T>
+std::unique_ptr<T[]> scratch(int64_t n) {
+  return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(n)]);
+}
+
+/// Sum of n values with 8 independent accumulators (one would make the adds latency-bound).
+template <typename T>
+T row_sum(const T* p, int64_t n) {
+  T acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += p[i + k];
+  T s = 0;
+  for (; i < n; ++i) s += p[i];
+  for (int k = 0; k < 8; ++k) s += acc[k];
+  return s;
+}
+
+// ---- pooling kernels (one [H, W] plane -> one [Ho, Wo] plane) ----
+
+/// Max over each window; arg[o] = the plane offset y*W + x of the maximum (first of ties, NaN
+/// wins as in PyTorch). Padding acts as -inf and never wins; a window whose dilated taps all
+/// miss the input gives -inf and arg -1 (no gradient), as PyTorch.
+template <typename T>
+void max_pool_plane(const T* x, T* out, int64_t* arg, const Window& w) {
+  for (int64_t oy = 0; oy < w.Ho; ++oy)
+    for (int64_t ox = 0; ox < w.Wo; ++ox) {
+      T best = -std::numeric_limits<T>::infinity();
+      int64_t at = -1;
+      for (int64_t i = 0; i < w.kh; ++i) {
+        const int64_t y = oy * w.sh - w.ph + i * w.dh;
+        if (y < 0 || y >= w.H) continue;
+        for (int64_t j = 0; j < w.kw; ++j) {
+          const int64_t xx = ox * w.sw - w.pw + j * w.dw;
+          if (xx < 0 || xx >= w.W) continue;
+          const T v = x[y * w.W + xx];
+          if (at < 0 || v > best || std::isnan(v)) best = v, at = y * w.W + xx;
+        }
+      }
+      out[oy * w.Wo + ox] = best;
+      if (arg) arg[oy * w.Wo + ox] = at;
+    }
+}
+
+/// Sum over each window's inputs (padding counts as zeros), times `scale`.
+template <typename T>
+void sum_pool_plane(const T* x, T* out, T scale, const Window& w) {
+  for (int64_t oy = 0; oy < w.Ho; ++oy)
+    for (int64_t ox = 0; ox < w.Wo; ++ox) {
+      T acc = 0;
+      for (int64_t i = 0; i < w.kh; ++i) {
+        const int64_t y = oy * w.sh - w.ph + i * w.dh;
+        if (y < 0 || y >= w.H) continue;
+        for (int64_t j = 0; j < w.kw; ++j) {
+          const int64_t xx = ox * w.sw - w.pw + j * w.dw;
+          if (xx >= 0 && xx < w.W) acc += x[y * w.W + xx];
+        }
+      }
+      out[oy * w.Wo + ox] = acc * scale;
+    }
+}
+
+/// The adjoint of sum_pool_plane: adds g[o] * scale to every input of window o.
+template <typename T>
+void sum_pool_plane_backward(const T* g, T* gx, T scale, const Window& w) {
+  for (int64_t oy = 0; oy < w.Ho; ++oy)
+    for (int64_t ox = 0; ox < w.Wo; ++ox) {
+      const T v = g[oy * w.Wo + ox] * scale;
+      for (int64_t i = 0; i < w.kh; ++i) {
+        const int64_t y = oy * w.sh - w.ph + i * w.dh;
+        if (y < 0 || y >= w.H) continue;
+        for (int64_t j = 0; j < w.kw; ++j) {
+          const int64_t xx = ox * w.sw - w.pw + j * w.dw;
+          if (xx >= 0 && xx < w.W) gx[y * w.W + xx] += v;
+        }
+      }
+    }
+}
+}  // namespace
+
+// ---- conv2d ----
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+              std::vector<int64_t> stride, std::vector<int64_t> padding,
+              std::vector<int64_t> dilation) {
+  check_defined("conv2d", input);
+  check_defined("conv2d", weight);
+  const Shape& xs = input.shape();
+  const Shape& ws = weight.shape();
+  if (input.dim() != 4) fail("conv2d: expected input [N, C, H, W] (4-D), got shape ", xs);
+  if (weight.dim() != 4) fail("conv2d: expected weight [O, C, kh, kw] (4-D), got shape ", ws);
+  check_same_dtype("conv2d", input, weight);
+  if (xs[1] != ws[1])
+    fail("conv2d: input of shape ", xs, " has ", xs[1], " channels but weight of shape ", ws,
+         " expects ", ws[1]);
+  if (bias.defined()) {
+    check_same_dtype("conv2d", input, bias);
+    if (bias.shape() != Shape{ws[0]})
+      fail("conv2d: bias of shape ", bias.shape(), " does not match weight of shape ", ws,
+           " (expected [", ws[0], "])");
+  }
+  if (ws[2] == 0 || ws[3] == 0) fail("conv2d: weight of shape ", ws, " has an empty kernel");
+  const Window w =
+      make_window("conv2d", xs, {static_cast<int64_t>(ws[2]), static_cast<int64_t>(ws[3])},
+                  pair_arg("conv2d", "stride", stride), pair_arg("conv2d", "padding", padding),
+                  pair_arg("conv2d", "dilation", dilation), false);
+  const auto N = static_cast<int64_t>(xs[0]), C = static_cast<int64_t>(xs[1]);
+  const auto O = static_cast<int64_t>(ws[0]);
+  const int64_t CK = C * w.kh * w.kw, L = w.out_plane();
+
+  // One sample at a time, so cols stays small. (Stacking several samples into one wider GEMM
+  // measured no faster here, and slower once OpenBLAS starts threading the skinny products.)
+  Tensor out = empty({xs[0], ws[0], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},
+                     input.dtype());
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = input.impl()->data<T>();
+    const T* wt = weight.impl()->data<T>();
+    const T* bs = bias.defined() ? bias.impl()->data<T>() : nullptr;
+    auto cols = scratch<T>(CK * L);
+    const std::vector<T> masks = one_run_masks<T>(w);
+    for (int64_t n = 0; n < N; ++n) {
+      T* yn = out.impl()->data<T>() + n * O * L;
+      // cols [CK, L] = im2col(x[n]);  out[n] [O, L] = weight [O, CK] x cols [CK, L] (+ bias)
+      im2col(x + n * C * w.in_plane(), cols.get(), C, w, masks);
+      gemm<T>(false, false, O, L, CK, wt, cols.get(), T(0), yn);
+      if (bs)
+        for (int64_t o = 0; o < O; ++o)
+          for (int64_t l = 0; l < L; ++l) yn[o * L + l] += bs[o];
+    }
+  });
+
+  if (needs_grad({&input, &weight, &bias}))
+    record("conv2d", out, {input, weight, bias},
+           // Saves only what backward reads: the input for grad_weight, the weight for grad_input.
+           [sx = SavedTensor(weight.requires_grad() ? input : Tensor()),
+            sw = SavedTensor(input.requires_grad() ? weight : Tensor()), xs, ws,
+            w](const Tensor& g, Node& node) {
+             const bool need_x = node.needs_grad(0), need_w = node.needs_grad(1),
+                        need_b = node.needs_grad(2);
+             const Tensor x = need_w ? sx.unpack(node) : Tensor();
+             const Tensor wt = need_x ? sw.unpack(node) : Tensor();
+             const auto N = static_cast<int64_t>(xs[0]), C = static_cast<int64_t>(xs[1]);
+             const auto O = static_cast<int64_t>(ws[0]);
+             const int64_t CK = C * w.kh * w.kw, L = w.out_plane();
+             TensorList r(3);
+             if (need_x) r[0] = zeros(xs, g.dtype());
+             if (need_w) r[1] = zeros(ws, g.dtype());
+             if (need_b) r[2] = zeros({ws[0]}, g.dtype());
+             dispatch(g.dtype(), [&](auto tag) {
+               using T = decltype(tag);
+               auto cols = scratch<T>(need_x || need_w ? CK * L : 0);
+               const std::vector<T> masks = one_run_masks<T>(w);
+               for (int64_t n = 0; n < N; ++n) {
+                 const T* gn = g.impl()->data<T>() + n * O * L;  // grad_out[n] [O, L]
+                 if (need_b) {
+                   // grad_bias [O] += grad_out[n] [O, L] summed over L
+                   T* gb = r[2].impl()->data<T>();
+                   for (int64_t o = 0; o < O; ++o) gb[o] += row_sum(gn + o * L, L);
+                 }
+                 if (need_w) {
+                   // grad_weight [O, CK] += grad_out[n] [O, L] x cols^T [L, CK]
+                   im2col(x.impl()->data<T>() + n * C * w.in_plane(), cols.get(), C, w, masks);
+                   gemm<T>(false, true, O, CK, L, gn, cols.get(), T(1), r[1].impl()->data<T>());
+                 }
+                 if (need_x) {
+                   // dcols [CK, L] = weight^T [CK, O] x grad_out[n] [O, L] (reusing cols);
+                   // col2im adds it into grad_input[n] [C, H, W]
+                   gemm<T>(true, false, CK, L, O, wt.impl()->data<T>(), gn, T(0), cols.get());
+                   col2im(cols.get(), r[0].impl()->data<T>() + n * C * w.in_plane(), C, w, masks);
+                 }
+               }
+             });
+             mark_not_twice_differentiable("conv2d", r, g);
+             return r;
+           });
+  return out;
+}
+
+// ---- max_pool2d ----
+Tensor max_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
+                  std::vector<int64_t> stride, std::vector<int64_t> padding,
+                  std::vector<int64_t> dilation) {
+  check_pool_input("max_pool2d", input);
+  const Pair k = pair_arg("max_pool2d", "kernel_size", kernel_size);
+  const Pair s = stride.empty() ? k : pair_arg("max_pool2d", "stride", stride);
+  const Pair p = pair_arg("max_pool2d", "padding", padding);
+  const Window w = make_window("max_pool2d", input.shape(), k, s, p,
+                               pair_arg("max_pool2d", "dilation", dilation), true);
+  const Shape& xs = input.shape();
+  const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
+  const bool grad = needs_grad({&input});
+
+  // out [N, C, Ho, Wo]; argmax [N*C*Ho*Wo] = where in its input plane each maximum came from
+  Tensor out = empty({xs[0], xs[1], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},
+                     input.dtype());
+  std::vector<int64_t> argmax(grad ? static_cast<std::size_t>(planes * L) : 0);
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = input.impl()->data<T>();
+    T* y = out.impl()->data<T>();
+    for (int64_t q = 0; q < planes; ++q)
+      max_pool_plane(x + q * w.in_plane(), y + q * L, grad ? argmax.data() + q * L : nullptr, w);
+  });
+
+  if (grad)
+    record("max_pool2d", out, {input}, [argmax = std::move(argmax), xs, w](const Tensor& g, Node&) {
+      const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
+      // grad_input [N, C, H, W]: each grad_out element goes to its window's maximum
+      TensorList r{zeros(xs, g.dtype())};
+      dispatch(g.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* go = g.impl()->data<T>();
+        T* gx = r[0].impl()->data<T>();
+        for (int64_t q = 0; q < planes; ++q)
+          for (int64_t o = 0; o < L; ++o)
+            if (const int64_t a = argmax[q * L + o]; a >= 0)
+              gx[q * w.in_plane() + a] += go[q * L + o];
+      });
+      mark_not_twice_differentiable("max_pool2d", r, g);
+      return r;
+    });
+  return out;
+}
+
+// ---- avg_pool2d ----
+Tensor avg_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
+                  std::vector<int64_t> stride, std::vector<int64_t> padding) {
+  check_pool_input("avg_pool2d", input);
+  const Pair k = pair_arg("avg_pool2d", "kernel_size", kernel_size);
+  const Pair s = stride.empty() ? k : pair_arg("avg_pool2d", "stride", stride);
+  const Pair p = pair_arg("avg_pool2d", "padding", padding);
+  const Window w = make_window("avg_pool2d", input.shape(), k, s, p, {1, 1}, true);
+  const Shape& xs = input.shape();
+  const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
+  // count_include_pad: every window divides by kh*kw. With ceil_mode false no window reaches
+  // past the padding, so this is exactly PyTorch's divisor.
+  const double scale = 1.0 / static_cast<double>(w.kh * w.kw);
+
+  // out [N, C, Ho, Wo] = window sums / (kh*kw)
+  Tensor out = empty({xs[0], xs[1], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},
+                     input.dtype());
+  dispatch(input.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = input.impl()->data<T>();
+    T* y = out.impl()->data<T>();
+    for (int64_t q = 0; q < planes; ++q)
+      sum_pool_plane(x + q * w.in_plane(), y + q * L, static_cast<T>(scale), w);
+  });
+
+  if (needs_grad({&input}))
+    record("avg_pool2d", out, {input}, [xs, w, scale](const Tensor& g, Node&) {
+      const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
+      // grad_input [N, C, H, W]: each grad_out element spread evenly over its window
+      TensorList r{zeros(xs, g.dtype())};
+      dispatch(g.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* go = g.impl()->data<T>();
+        T* gx = r[0].impl()->data<T>();
+        for (int64_t q = 0; q < planes; ++q)
+          sum_pool_plane_backward(go + q * L, gx + q * w.in_plane(), static_cast<T>(scale), w);
+      });
+      mark_not_twice_differentiable("avg_pool2d", r, g);
+      return r;
+    });
+  return out;
+}
+
+}  // namespace xg

@@ -1,0 +1,651 @@
+// conv2d, max_pool2d, avg_pool2d: gradcheck over strides, padding, dilation and non-square
+// kernels; forward values and gradients against PyTorch 1.13; the double-backward error; and
+// one test per validation message.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "autograd/autograd.hpp"
+
+using namespace xg;
+
+#define CHECK_MESSAGE_IS(expr, text, type) CHECK_THROWS_WITH_AS(expr, doctest::Contains(text), type)
+
+namespace {
+
+Tensor param(const Shape& s) { return randn(s, Dtype::float64).requires_grad_(); }
+
+/// sin(0), sin(1), ... reshaped: distinct values (no ties in a pooling window), as in PyTorch.
+Tensor sin_range(const Shape& s) {
+  std::size_t n = 1;
+  for (std::size_t d : s) n *= d;
+  return sin(arange(static_cast<double>(n), Dtype::float64)).reshape(s);
+}
+Tensor cos_range(const Shape& s) {
+  std::size_t n = 1;
+  for (std::size_t d : s) n *= d;
+  return cos(arange(static_cast<double>(n), Dtype::float64)).reshape(s);
+}
+
+void check_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected,
+                  double tol = 1e-5) {
+  REQUIRE(t.shape() == shape);
+  const std::vector<double> v = t.to_vector<double>();
+  REQUIRE(v.size() == expected.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    INFO("element ", i);
+    CHECK(std::fabs(v[i] - expected[i]) <= tol);
+  }
+}
+
+/// The message of the exception `f` throws ("" if none).
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+struct Case {
+  std::string name;
+  std::vector<Shape> shapes;  // inputs, all float64 requiring grad
+  std::function<Tensor(const TensorList&)> fn;
+};
+}  // namespace
+
+// ---- gradcheck ----
+
+TEST_CASE("conv2d gradcheck") {
+  manual_seed(1);
+  const std::vector<Case> cases = {
+      {"3x3, no bias", {{2, 2, 5, 6}, {2, 2, 3, 3}}, [](auto x) { return conv2d(x[0], x[1]); }},
+      {"3x3 with bias",
+       {{2, 2, 5, 6}, {2, 2, 3, 3}, {2}},
+       [](auto x) { return conv2d(x[0], x[1], x[2]); }},
+      {"stride 2, padding 1, bias",
+       {{2, 3, 6, 5}, {2, 3, 3, 3}, {2}},
+       [](auto x) {
+         return conv2d(x[0], x[1], x[2], {2, 2}, {1, 1});
+       }},
+      {"dilation 2, padding 2",
+       {{2, 2, 6, 6}, {2, 2, 3, 3}, {2}},
+       [](auto x) {
+         return conv2d(x[0], x[1], x[2], {1, 1}, {2, 2}, {2, 2});
+       }},
+      {"non-square kernel, mixed stride/padding/dilation",
+       {{2, 3, 7, 6}, {2, 3, 2, 3}, {2}},
+       [](auto x) {
+         return conv2d(x[0], x[1], x[2], {2, 1}, {1, 0}, {1, 2});
+       }},
+      {"padding larger than the kernel",
+       {{2, 2, 3, 4}, {2, 2, 2, 2}},
+       [](auto x) {
+         return conv2d(x[0], x[1], Tensor(), {3, 2}, {3, 2});
+       }},
+      {"1x1 kernel (no im2col)",
+       {{2, 3, 4, 5}, {2, 3, 1, 1}, {2}},
+       [](auto x) { return conv2d(x[0], x[1], x[2]); }},
+      {"1x1 kernel, stride 2",
+       {{2, 3, 5, 5}, {2, 3, 1, 1}},
+       [](auto x) { return conv2d(x[0], x[1], Tensor(), {2}); }},
+      {"3x3, stride 1, padding 1 (same size)",
+       {{2, 3, 5, 6}, {2, 3, 3, 3}, {2}},
+       [](auto x) {
+         return conv2d(x[0], x[1], x[2], {1, 1}, {1, 1});
+       }},
+      {"same width, stride (2, 1), 2x1 kernel",
+       {{2, 2, 3, 2}, {2, 2, 2, 1}},
+       [](auto x) {
+         return conv2d(x[0], x[1], Tensor(), {2, 1}, {1, 1});
+       }},
+      {"kernel as large as the padded input",
+       {{2, 2, 3, 3}, {2, 2, 5, 5}, {2}},
+       [](auto x) {
+         return conv2d(x[0], x[1], x[2], {1, 1}, {1, 1});
+       }},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    TensorList in;
+    for (const Shape& s : c.shapes) in.push_back(param(s));
+    CHECK(gradcheck(c.fn, in));
+  }
+}
+
+TEST_CASE("conv2d gradcheck when only some inputs require grad") {
+  manual_seed(2);
+  const Tensor x = randn({2, 2, 5, 5}, Dtype::float64), w = randn({2, 2, 3, 3}, Dtype::float64),
+               b = randn({2}, Dtype::float64);
+  auto f = [](const TensorList& t) { return conv2d(t[0], t[1], t[2], {2, 1}, {1, 1}); };
+  SUBCASE("input only") { CHECK(gradcheck(f, {x.clone().requires_grad_(), w, b})); }
+  SUBCASE("weight only") { CHECK(gradcheck(f, {x, w.clone().requires_grad_(), b})); }
+  SUBCASE("bias only") { CHECK(gradcheck(f, {x, w, b.clone().requires_grad_()})); }
+  SUBCASE("only the needed gradients are returned") {
+    Tensor wg = w.clone().requires_grad_();
+    conv2d(x, wg, b).sum().backward();
+    CHECK(wg.grad().defined());
+    CHECK(wg.grad().shape() == w.shape());
+  }
+}
+
+TEST_CASE("max_pool2d gradcheck") {
+  manual_seed(3);
+  const std::vector<Case> cases = {
+      {"2x2, default stride",
+       {{2, 2, 4, 6}},
+       [](auto x) {
+         return max_pool2d(x[0], {2, 2});
+       }},
+      {"3x3, stride 2, padding 1",
+       {{2, 3, 7, 6}},
+       [](auto x) {
+         return max_pool2d(x[0], {3, 3}, {2, 2}, {1, 1});
+       }},
+      {"non-square kernel, stride 1, dilation 2",
+       {{2, 2, 7, 7}},
+       [](auto x) {
+         return max_pool2d(x[0], {3, 2}, {1, 1}, {1, 1}, {2, 2});
+       }},
+      {"overlapping windows (one max feeds several outputs)",
+       {{1, 2, 5, 5}},
+       [](auto x) { return max_pool2d(x[0], {3}, {1}); }},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    TensorList in;
+    for (const Shape& s : c.shapes) in.push_back(param(s));  // randn: no ties
+    CHECK(gradcheck(c.fn, in));
+  }
+}
+
+TEST_CASE("avg_pool2d gradcheck") {
+  manual_seed(4);
+  const std::vector<Case> cases = {
+      {"2x2, default stride",
+       {{2, 2, 4, 6}},
+       [](auto x) {
+         return avg_pool2d(x[0], {2, 2});
+       }},
+      {"3x3, stride 2, padding 1",
+       {{2, 3, 7, 6}},
+       [](auto x) {
+         return avg_pool2d(x[0], {3, 3}, {2, 2}, {1, 1});
+       }},
+      {"non-square kernel, stride (1, 2), padding (1, 0)",
+       {{2, 2, 5, 7}},
+       [](auto x) {
+         return avg_pool2d(x[0], {2, 3}, {1, 2}, {1, 0});
+       }},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    TensorList in;
+    for (const Shape& s : c.shapes) in.push_back(param(s));
+    CHECK(gradcheck(c.fn, in));
+  }
+}
+
+// ---- forward values ----
+
+/// conv2d by its definition, one output element at a time (float64).
+std::vector<double> conv2d_reference(const Tensor& x, const Tensor& w, const Tensor& b,
+                                     std::array<int, 2> s, std::array<int, 2> p,
+                                     std::array<int, 2> d, const Shape& out) {
+  const Shape& xs = x.shape();
+  const Shape& ws = w.shape();
+  const auto xv = x.to_vector<double>(), wv = w.to_vector<double>(), bv = b.to_vector<double>();
+  const int H = int(xs[2]), W = int(xs[3]), C = int(xs[1]), kh = int(ws[2]), kw = int(ws[3]);
+  std::vector<double> y;
+  for (std::size_t n = 0; n < out[0]; ++n)
+    for (std::size_t o = 0; o < out[1]; ++o)
+      for (int oy = 0; oy < int(out[2]); ++oy)
+        for (int ox = 0; ox < int(out[3]); ++ox) {
+          double acc = bv[o];
+          for (int c = 0; c < C; ++c)
+            for (int i = 0; i < kh; ++i)
+              for (int j = 0; j < kw; ++j) {
+                const int iy = oy * s[0] - p[0] + i * d[0], ix = ox * s[1] - p[1] + j * d[1];
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                acc += xv[((n * C + c) * H + iy) * W + ix] * wv[((o * C + c) * kh + i) * kw + j];
+              }
+          y.push_back(acc);
+        }
+  return y;
+}
+
+TEST_CASE("conv2d matches a direct loop over many geometries") {
+  manual_seed(8);
+  int count = 0;
+  for (int s0 : {1, 2})
+    for (int s1 : {1, 3})
+      for (int p0 : {0, 1, 2})
+        for (int p1 : {0, 1})
+          for (int d0 : {1, 2})
+            for (std::array<int, 2> k : {std::array<int, 2>{3, 3}, {1, 1}, {2, 3}}) {
+              const Tensor x = randn({2, 3, 6, 7}, Dtype::float64);
+              const Tensor w = randn({2, 3, std::size_t(k[0]), std::size_t(k[1])}, Dtype::float64);
+              const Tensor b = randn({2}, Dtype::float64);
+              const Tensor y = conv2d(x, w, b, {s0, s1}, {p0, p1}, {d0, 1});
+              INFO("stride ", s0, ",", s1, " padding ", p0, ",", p1, " dilation ", d0, " kernel ",
+                   k[0], "x", k[1]);
+              const auto ref = conv2d_reference(x, w, b, {s0, s1}, {p0, p1}, {d0, 1}, y.shape());
+              const auto got = y.to_vector<double>();
+              REQUIRE(got.size() == ref.size());
+              double worst = 0;
+              for (std::size_t i = 0; i < got.size(); ++i)
+                worst = std::max(worst, std::fabs(got[i] - ref[i]));
+              CHECK(worst < 1e-12);
+              // float32 takes the same paths
+              const Tensor y32 = conv2d(x.to(Dtype::float32), w.to(Dtype::float32),
+                                        b.to(Dtype::float32), {s0, s1}, {p0, p1}, {d0, 1});
+              const auto got32 = y32.to_vector<double>();
+              worst = 0;
+              for (std::size_t i = 0; i < got32.size(); ++i)
+                worst = std::max(worst, std::fabs(got32[i] - ref[i]));
+              CHECK(worst < 1e-4);
+              ++count;
+            }
+  CHECK(count == 144);
+
+  // stride (2, 1) with output width twice the input width: rows still line up as one run
+  const Tensor x = randn({2, 2, 3, 2}, Dtype::float64), w = randn({2, 2, 2, 1}, Dtype::float64),
+               b = randn({2}, Dtype::float64);
+  const Tensor y = conv2d(x, w, b, {2, 1}, {1, 1});
+  REQUIRE(y.shape() == Shape{2, 2, 2, 4});
+  const auto ref = conv2d_reference(x, w, b, {2, 1}, {1, 1}, {1, 1}, y.shape());
+  const auto got = y.to_vector<double>();
+  for (std::size_t i = 0; i < got.size(); ++i) CHECK(std::fabs(got[i] - ref[i]) < 1e-12);
+}
+
+// ---- golden values from PyTorch 1.13 ----
+// import torch, torch.nn.functional as F
+// d = torch.float64
+// x = torch.sin(torch.arange(80, dtype=d)).reshape(2, 2, 5, 4).requires_grad_()
+// w = (torch.arange(24, dtype=d) / 10 - 1.1).reshape(2, 2, 3, 2).requires_grad_()
+// b = torch.tensor([0.3, -0.2], dtype=d).requires_grad_()
+// y = F.conv2d(x, w, b, stride=(2, 1), padding=(1, 1), dilation=(1, 2))
+// c = torch.cos(torch.arange(y.numel(), dtype=d)).reshape(y.shape)
+// (y * c).sum().backward()   # then print y, x.grad, w.grad, b.grad with "%.10g"
+TEST_CASE("conv2d matches PyTorch") {
+  Tensor x = sin_range({2, 2, 5, 4}).requires_grad_();
+  Tensor w = (arange(24, Dtype::float64) / 10.0 - 1.1).reshape({2, 2, 3, 2}).requires_grad_();
+  Tensor b = tensor({0.3, -0.2}, {2}, Dtype::float64).requires_grad_();
+  Tensor y = conv2d(x, w, b, {2, 1}, {1, 1}, {1, 2});
+  (y * cos_range(y.shape())).sum().backward();
+  check_values(
+      y, {2, 2, 3, 4},
+      {0.03484664924, 0.08841762701,  -0.3616822955, -0.3963772877, 0.8627967413,  0.94688706,
+       0.3061580141,  0.2657728922,   0.3776938393,  0.5104391617,  -0.3954961052, -0.4672314858,
+       0.2390673675,  0.3494017829,   0.9324529801,  0.7639295961,  0.4555417091,  0.5471077,
+       0.416630797,   0.3307092031,   -0.3441342347, -0.229269278,  0.4856091408,  0.3108541627,
+       0.1095795743,  -0.04357224042, 0.6120851782,  0.7180268742,  -0.3332310015, -0.4354719981,
+       -0.273972093,  -0.1850544813,  -0.3740522033, -0.5568846784, 0.2447639415,  0.3594621639,
+       0.2731696926,  0.1735063017,   -0.8999637818, -0.718531187,  -0.4392134845, -0.5096948522,
+       -0.9777943792, -0.8736732267,  0.5117535252,  0.4406233828,  -0.3033240944, -0.1850388824});
+  check_values(
+      x.grad(), {2, 2, 5, 4},
+      {-0.2140380408,  -0.04690509815, 0.593823741,   0.3876123565,  -0.2640329612, -0.2620601498,
+       -0.5356793945,  -0.4963765121,  -0.3378449683, -0.526207141,  -0.718895727,  -0.504009546,
+       0.6113251632,   0.5257286833,   0.374758257,   0.4591672168,  0.6556984576,  0.73480898,
+       0.3459794711,   0.2712728927,   0.6546114115,  0.8917615061,  0.4126649477,  0.2199665855,
+       0.6097157996,   0.6821167907,   0.3338252442,  0.3082699138,  -0.3327456599, -0.5206968047,
+       0.3317677049,   0.4682826509,   -0.2588912416, -0.4146311769, 0.2330615823,  0.3280400004,
+       -0.2196172556,  -0.2110612165,  -0.8463806355, -0.8321465206, -0.6624583151, -0.6862339786,
+       -0.1438788211,  -0.1355060002,  0.4129944126,  0.3129508058,  -0.1977702129, -0.04935591985,
+       0.3770499935,   0.244487569,    -0.4532238188, -0.2833952859, 0.09710725285, 0.1253868194,
+       0.5068369753,   0.4295926269,   0.1695456691,  0.3666184989,  0.7363725371,  0.5059850419,
+       0.3915118032,   0.4526909918,   0.8947937713,  0.8256897796,  0.4257264465,  0.3267091004,
+       0.6815776908,   0.7643995409,   -0.6641880909, -0.8806791068, -0.6125485076, -0.430835605,
+       -0.6369036865,  -0.6677887868,  -0.4828771731, -0.486296624,  0.4767728141,  0.6986095686,
+       -0.09401692245, -0.2624638899});
+  check_values(
+      w.grad(), {2, 2, 3, 2},
+      {-0.1065182327, -0.6195320571, -0.08766332056, 0.1028236659,   0.3812525659, 0.4648545961,
+       -0.2719343047, -0.1776239587, -0.3758887232,  -0.1875756954,  0.5854036466, 0.06658222692,
+       -0.3108297815, -0.565264681,  0.1265605644,   0.3522951059,   0.4228851955, 0.1684502961,
+       -0.5185005778, -0.1147786208, -0.1468932016,  -0.05477498445, 0.5724893149, -0.0388932789});
+  check_values(b.grad(), {2}, {-0.2158451706, 0.332776978});
+}
+
+// x = torch.sin(torch.arange(60, dtype=d)).reshape(1, 2, 5, 6).requires_grad_()
+// y = F.max_pool2d(x, (3, 2), stride=(2, 2), padding=(1, 1), dilation=(1, 2))
+// c = torch.cos(torch.arange(y.numel(), dtype=d)).reshape(y.shape)
+// (y * c).sum().backward()   # then print y, x.grad with "%.10g"
+TEST_CASE("max_pool2d matches PyTorch") {
+  Tensor x = sin_range({1, 2, 5, 6}).requires_grad_();
+  Tensor y = max_pool2d(x, {3, 2}, {2, 2}, {1, 1}, {1, 2});
+  (y * cos_range(y.shape())).sum().backward();
+  check_values(
+      y, {1, 2, 3, 3},
+      {0.8414709848, 0.8414709848, 0.4121184852, 0.6569865987, 0.8366556385, 0.8366556385,
+       0.1498772097, 0.9563759284, 0.9563759284, -0.4040376453, 0.9999118601, 0.9999118601,
+       -0.6435381334, 0.9637953863, 0.9637953863, -0.9537526528, 0.6702291758, 0.6702291758});
+  check_values(x.grad(), {1, 2, 5, 6}, {0, 1.540302306,
+                                        0, 0,
+                                        0, 0,
+                                        0, -0.9899924966,
+                                        0, -0.4161468365,
+                                        0, 0,
+                                        0, 0,
+                                        0, 0,
+                                        0, 0,
+                                        0, 0.9601702867,
+                                        0, -0.3699814354,
+                                        0, 0,
+                                        0, 0,
+                                        0, 0.6084022205,
+                                        0, 0,
+                                        0, -0.9111302619,
+                                        0, -0.8346458311,
+                                        0, 0,
+                                        0, 0.8438539587,
+                                        0, 1.044184,
+                                        0, 0,
+                                        0, 0,
+                                        0, 0,
+                                        0, 0,
+                                        0, -0.7596879129,
+                                        0, -1.232822818,
+                                        0, 0,
+                                        0, 0,
+                                        0, 0,
+                                        0, 0});
+}
+
+// x = torch.sin(torch.arange(60, dtype=d)).reshape(1, 2, 5, 6)
+// y = F.avg_pool2d(x, (3, 3), stride=(2, 1), padding=(1, 1))   # count_include_pad=True
+TEST_CASE("avg_pool2d matches PyTorch (padding counted in the average)") {
+  Tensor y = avg_pool2d(sin_range({1, 2, 5, 6}), {3, 3}, {2, 1}, {1, 1});
+  check_values(
+      y, {1, 2, 3, 6},
+      {0.1354491206,   0.3464108621,   0.4389279723, 0.127896729,  -0.3007221771, -0.3621931208,
+       -0.03777164642, 0.2836628928,   0.6687781847, 0.4390218978, -0.1943690973, -0.4053759822,
+       -0.1821155721,  0.004051505777, 0.3873400809, 0.4145099719, 0.0605813064,  -0.1386444233,
+       -0.3363762507,  -0.2421767774,  0.1959918586, 0.4539664837, 0.2945664172,  0.07637672314,
+       -0.5672911768,  -0.5615472157,  0.011950912,  0.5744614263, 0.6088147546,  0.3327116338,
+       -0.3645057263,  -0.4516085991,  -0.181226639, 0.2557742573, 0.4576174809,  0.3346848219});
+}
+
+// ---- dtypes, shapes, graph bookkeeping ----
+
+TEST_CASE("conv2d and pooling in float32 agree with float64") {
+  manual_seed(5);
+  const Tensor x64 = randn({3, 2, 9, 8}, Dtype::float64), w64 = randn({4, 2, 3, 3}, Dtype::float64),
+               b64 = randn({4}, Dtype::float64);
+  Tensor x = x64.to(Dtype::float32).requires_grad_(), w = w64.to(Dtype::float32).requires_grad_(),
+         b = b64.to(Dtype::float32).requires_grad_();
+  Tensor y = max_pool2d(conv2d(x, w, b, {1, 2}, {1, 1}), {2, 2}, {}, {1, 1});
+  Tensor z = avg_pool2d(y, {2, 2}, {1, 1});
+  CHECK(z.dtype() == Dtype::float32);
+  z.sum().backward();
+
+  Tensor X = x64.clone().requires_grad_(), W = w64.clone().requires_grad_(),
+         B = b64.clone().requires_grad_();
+  Tensor Z =
+      avg_pool2d(max_pool2d(conv2d(X, W, B, {1, 2}, {1, 1}), {2, 2}, {}, {1, 1}), {2, 2}, {1, 1});
+  Z.sum().backward();
+  auto close = [](const Tensor& a, const Tensor& e) {
+    REQUIRE(a.shape() == e.shape());
+    const auto va = a.to_vector<double>(), ve = e.to_vector<double>();
+    double worst = 0;
+    for (std::size_t i = 0; i < va.size(); ++i) worst = std::max(worst, std::fabs(va[i] - ve[i]));
+    CHECK(worst < 1e-4);
+  };
+  close(z, Z);
+  close(x.grad(), X.grad());
+  close(w.grad(), W.grad());
+  close(b.grad(), B.grad());
+}
+
+TEST_CASE("max_pool2d and avg_pool2d: stride defaults to the kernel size") {
+  Tensor x = arange(16, Dtype::float64).reshape({1, 1, 4, 4});
+  check_values(max_pool2d(x, {2, 2}), {1, 1, 2, 2}, {5, 7, 13, 15});
+  check_values(avg_pool2d(x, {2}), {1, 1, 2, 2}, {2.5, 4.5, 10.5, 12.5});
+  // output size floor((H + 2p - d(k-1) - 1) / s) + 1: (4 + 2 - 2 - 1) / 2 + 1 = 2
+  CHECK(max_pool2d(x, {3, 3}, {2, 2}, {1, 1}).shape() == Shape{1, 1, 2, 2});
+}
+
+TEST_CASE("max_pool2d: padding acts as -inf") {
+  Tensor x = full({1, 1, 2, 2}, -5.0, Dtype::float64).requires_grad_();
+  Tensor y = max_pool2d(x, {3, 3}, {1, 1}, {1, 1});
+  check_values(y, {1, 1, 2, 2}, {-5, -5, -5, -5});
+  y.sum().backward();  // ties: each window's gradient goes to its first maximum (x[0, 0])
+  check_values(x.grad(), {1, 1, 2, 2}, {4, 0, 0, 0});
+}
+
+TEST_CASE("max_pool2d: a window whose taps all miss the input gives -inf and no gradient") {
+  // PyTorch 1.13: F.max_pool2d(x, 2, stride=1, padding=1, dilation=2) on x [1, 1, 3, 1] -> -inf
+  Tensor x = randn({1, 1, 3, 1}, Dtype::float64).requires_grad_();
+  Tensor y = max_pool2d(x, {2}, {1}, {1}, {2});
+  REQUIRE(y.shape() == Shape{1, 1, 3, 1});
+  for (double v : y.to_vector<double>()) CHECK(v == -INFINITY);
+  y.backward(ones_like(y));
+  check_values(x.grad(), {1, 1, 3, 1}, {0, 0, 0});
+}
+
+TEST_CASE("conv2d on an empty batch") {
+  Tensor x = zeros({0, 2, 5, 5}, Dtype::float64).requires_grad_();
+  Tensor w = ones({3, 2, 3, 3}, Dtype::float64).requires_grad_();
+  Tensor b = ones({3}, Dtype::float64).requires_grad_();
+  Tensor y = conv2d(x, w, b);
+  CHECK(y.shape() == Shape{0, 3, 3, 3});
+  y.sum().backward();
+  check_values(w.grad(), w.shape(), std::vector<double>(54, 0.0));
+  check_values(b.grad(), {3}, {0, 0, 0});
+}
+
+TEST_CASE("conv2d and pooling record no graph under NoGradGuard") {
+  Tensor x = randn({1, 1, 4, 4}).requires_grad_(), w = randn({1, 1, 2, 2}).requires_grad_();
+  NoGradGuard no_grad;
+  CHECK_FALSE(conv2d(x, w).requires_grad());
+  CHECK_FALSE(max_pool2d(x, {2}).requires_grad());
+  CHECK_FALSE(avg_pool2d(x, {2}).requires_grad());
+}
+
+TEST_CASE("conv2d: backward detects an input modified in place") {
+  Tensor x = randn({1, 1, 4, 4}), w = randn({1, 1, 2, 2}).requires_grad_();
+  Tensor y = conv2d(x, w);  // saves x for grad_weight
+  x.add_(1.0);
+  CHECK_MESSAGE_IS(y.sum().backward(), "modified by an in-place operation", std::runtime_error);
+}
+
+// ---- not differentiable twice ----
+
+TEST_CASE("conv2d double backward throws") {
+  manual_seed(6);
+  Tensor x = randn({2, 2, 5, 5}, Dtype::float64).requires_grad_();
+  Tensor w = randn({2, 2, 3, 3}, Dtype::float64).requires_grad_();
+  SUBCASE("xg::grad with create_graph, then grad again") {
+    Tensor y = conv2d(x, w, Tensor(), {1, 1}, {1, 1});
+    TensorList g = grad({(y * y).sum()}, {x, w}, {}, true, true);
+    const std::string msg = error_of([&] { grad({g[0].sum()}, {w}); });
+    CHECK(msg.find("conv2d") != std::string::npos);
+    CHECK(msg.find("double backward") != std::string::npos);
+  }
+  SUBCASE("backward with create_graph, then backward again") {
+    conv2d(x, w).sum().backward(Tensor(), true, true);
+    Tensor gx = x.grad();
+    const std::string msg = error_of([&] { gx.sum().backward(); });
+    CHECK(msg.find("conv2d") != std::string::npos);
+    CHECK(msg.find("double backward") != std::string::npos);
+  }
+}
+
+TEST_CASE("max_pool2d double backward throws") {
+  manual_seed(7);
+  Tensor x = randn({1, 2, 4, 4}, Dtype::float64).requires_grad_();
+  Tensor y = max_pool2d(x, {2, 2});
+  TensorList g = grad({(y * y).sum()}, {x}, {}, true, true);
+  const std::string msg = error_of([&] { grad({g[0].sum()}, {x}); });
+  CHECK(msg.find("max_pool2d") != std::string::npos);
+  CHECK(msg.find("double backward") != std::string::npos);
+}
+
+TEST_CASE("avg_pool2d double backward throws") {
+  Tensor x = randn({1, 2, 4, 4}, Dtype::float64).requires_grad_();
+  Tensor y = avg_pool2d(x, {2, 2});
+  TensorList g = grad({(y * y).sum()}, {x}, {}, true, true);
+  const std::string msg = error_of([&] { grad({g[0].sum()}, {x}); });
+  CHECK(msg.find("avg_pool2d") != std::string::npos);
+  CHECK(msg.find("double backward") != std::string::npos);
+}
+
+// ---- errors: one message each ----
+
+TEST_CASE("conv2d error: input rank") {
+  CHECK_MESSAGE_IS(conv2d(zeros({3, 5, 5}), zeros({2, 3, 3, 3})),
+                   "conv2d: expected input [N, C, H, W] (4-D), got shape [3, 5, 5]",
+                   std::invalid_argument);
+}
+
+TEST_CASE("conv2d error: weight rank") {
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 3, 5, 5}), zeros({2, 3, 3})),
+                   "conv2d: expected weight [O, C, kh, kw] (4-D), got shape [2, 3, 3]",
+                   std::invalid_argument);
+}
+
+TEST_CASE("conv2d error: channel mismatch") {
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 3, 8, 8}), zeros({4, 1, 3, 3})),
+                   "conv2d: input of shape [1, 3, 8, 8] has 3 channels but weight of shape "
+                   "[4, 1, 3, 3] expects 1",
+                   std::invalid_argument);
+}
+
+TEST_CASE("conv2d error: bias shape") {
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 3, 8, 8}), zeros({4, 3, 3, 3}), zeros({3})),
+                   "conv2d: bias of shape [3] does not match weight of shape [4, 3, 3, 3] "
+                   "(expected [4])",
+                   std::invalid_argument);
+}
+
+TEST_CASE("conv2d error: dtype mismatch") {
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 1, 4, 4}), zeros({1, 1, 3, 3}, Dtype::float64)),
+                   "conv2d: dtype mismatch (float32 and float64)", std::invalid_argument);
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 1, 4, 4}), zeros({1, 1, 3, 3}), zeros({1}, Dtype::float64)),
+                   "conv2d: dtype mismatch (float32 and float64)", std::invalid_argument);
+}
+
+TEST_CASE("conv2d error: undefined input") {
+  CHECK_MESSAGE_IS(conv2d(Tensor(), zeros({1, 1, 3, 3})), "conv2d: expected a defined tensor",
+                   std::invalid_argument);
+}
+
+TEST_CASE("conv2d error: empty kernel") {
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 1, 4, 4}), zeros({1, 1, 0, 3})),
+                   "conv2d: weight of shape [1, 1, 0, 3] has an empty kernel",
+                   std::invalid_argument);
+}
+
+TEST_CASE("conv2d error: non-positive stride") {
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 1, 4, 4}), zeros({1, 1, 3, 3}), Tensor(), {0, 1}),
+                   "conv2d: stride must be positive, got [0, 1]", std::invalid_argument);
+}
+
+TEST_CASE("conv2d error: non-positive dilation") {
+  CHECK_MESSAGE_IS(
+      conv2d(zeros({1, 1, 4, 4}), zeros({1, 1, 3, 3}), Tensor(), {1, 1}, {0, 0}, {1, -1}),
+      "conv2d: dilation must be positive, got [1, -1]", std::invalid_argument);
+}
+
+TEST_CASE("conv2d error: negative padding") {
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 1, 4, 4}), zeros({1, 1, 3, 3}), Tensor(), {1, 1}, {-1, 0}),
+                   "conv2d: padding must be non-negative, got [-1, 0]", std::invalid_argument);
+}
+
+TEST_CASE("conv2d error: option with three values") {
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 1, 4, 4}), zeros({1, 1, 3, 3}), Tensor(), {1, 1, 1}),
+                   "conv2d: stride must have 1 or 2 values (height, width), got [1, 1, 1]",
+                   std::invalid_argument);
+}
+
+TEST_CASE("conv2d error: input too small for the kernel") {
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 1, 2, 5}), zeros({1, 1, 3, 3})),
+                   "conv2d: input [1, 1, 2, 5] is too small for kernel [3, 3] with stride [1, 1], "
+                   "padding [0, 0] and dilation [1, 1] (output size would be [0, 3])",
+                   std::invalid_argument);
+  // dilation widens the kernel: 2 * (3 - 1) + 1 = 5 > 4
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 1, 4, 4}), zeros({1, 1, 3, 3}), Tensor(), {1}, {0}, {2}),
+                   "conv2d: input [1, 1, 4, 4] is too small for kernel [3, 3]",
+                   std::invalid_argument);
+}
+
+TEST_CASE("conv2d and pooling error: empty plane") {
+  CHECK_MESSAGE_IS(conv2d(zeros({1, 1, 0, 4}), zeros({1, 1, 1, 1}), Tensor(), {1}, {1}),
+                   "conv2d: input of shape [1, 1, 0, 4] has an empty [H, W] plane",
+                   std::invalid_argument);
+  CHECK_MESSAGE_IS(max_pool2d(zeros({1, 1, 4, 0}), {2}, {}, {1}),
+                   "max_pool2d: input of shape [1, 1, 4, 0] has an empty [H, W] plane",
+                   std::invalid_argument);
+  CHECK_MESSAGE_IS(avg_pool2d(zeros({1, 1, 0, 4}), {2}, {}, {1}),
+                   "avg_pool2d: input of shape [1, 1, 0, 4] has an empty [H, W] plane",
+                   std::invalid_argument);
+}
+
+TEST_CASE("max_pool2d error: input rank") {
+  CHECK_MESSAGE_IS(max_pool2d(zeros({4, 4}), {2, 2}),
+                   "max_pool2d: expected input [N, C, H, W] (4-D), got shape [4, 4]",
+                   std::invalid_argument);
+}
+
+TEST_CASE("max_pool2d error: non-positive kernel size") {
+  CHECK_MESSAGE_IS(max_pool2d(zeros({1, 1, 4, 4}), {0, 2}),
+                   "max_pool2d: kernel size must be positive, got [0, 2]", std::invalid_argument);
+}
+
+TEST_CASE("max_pool2d error: non-positive stride") {
+  CHECK_MESSAGE_IS(max_pool2d(zeros({1, 1, 4, 4}), {2, 2}, {2, 0}),
+                   "max_pool2d: stride must be positive, got [2, 0]", std::invalid_argument);
+}
+
+TEST_CASE("max_pool2d error: non-positive dilation") {
+  CHECK_MESSAGE_IS(max_pool2d(zeros({1, 1, 4, 4}), {2, 2}, {}, {0, 0}, {0}),
+                   "max_pool2d: dilation must be positive, got [0, 0]", std::invalid_argument);
+}
+
+TEST_CASE("max_pool2d error: padding more than half the kernel") {
+  CHECK_MESSAGE_IS(max_pool2d(zeros({1, 1, 4, 4}), {3, 3}, {}, {2, 1}),
+                   "max_pool2d: padding [2, 1] must be at most half of kernel size [3, 3]",
+                   std::invalid_argument);
+}
+
+TEST_CASE("max_pool2d error: kernel_size with no values") {
+  CHECK_MESSAGE_IS(max_pool2d(zeros({1, 1, 4, 4}), {}),
+                   "max_pool2d: kernel_size must have 1 or 2 values (height, width), got []",
+                   std::invalid_argument);
+}
+
+TEST_CASE("max_pool2d error: input too small for the kernel") {
+  CHECK_MESSAGE_IS(max_pool2d(zeros({1, 2, 3, 8}), {4, 4}),
+                   "max_pool2d: input [1, 2, 3, 8] is too small for kernel [4, 4]",
+                   std::invalid_argument);
+}
+
+TEST_CASE("avg_pool2d error: input rank") {
+  CHECK_MESSAGE_IS(avg_pool2d(zeros({1, 4, 4}), {2, 2}),
+                   "avg_pool2d: expected input [N, C, H, W] (4-D), got shape [1, 4, 4]",
+                   std::invalid_argument);
+}
+
+TEST_CASE("avg_pool2d error: negative padding") {
+  CHECK_MESSAGE_IS(avg_pool2d(zeros({1, 1, 4, 4}), {2, 2}, {}, {0, -1}),
+                   "avg_pool2d: padding must be non-negative, got [0, -1]", std::invalid_argument);
+}
+
+TEST_CASE("avg_pool2d error: padding more than half the kernel") {
+  CHECK_MESSAGE_IS(avg_pool2d(zeros({1, 1, 4, 4}), {2, 2}, {1, 1}, {1, 2}),
+                   "avg_pool2d: padding [1, 2] must be at most half of kernel size [2, 2]",
+                   std::invalid_argument);
+}
+
+TEST_CASE("avg_pool2d error: input too small for the kernel") {
+  CHECK_MESSAGE_IS(avg_pool2d(zeros({1, 1, 5, 1}), {2, 2}),
+                   "avg_pool2d: input [1, 1, 5, 1] is too small for kernel [2, 2]",
+                   std::invalid_argument);
+}
