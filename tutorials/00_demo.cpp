@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "autograd/autograd.hpp"
+#include "optim/optim.hpp"
 
 using namespace xg;
 
@@ -44,18 +45,15 @@ int main() {
     return linear(h, w3, b3);  // logits [n, 2]
   };
   std::printf("xgrad demo: MLP 2-16-16-2 on 200 two-moons points, gradient descent (lr 0.5)\n");
-  const double lr = 0.5;
+  optim::SGD opt(params, optim::SGDOptions(0.5));
   double loss_value = 0, accuracy = 0;
   for (int step = 0; step <= 500; ++step) {
     Tensor logits = forward(x);
     // cross-entropy: minus the mean log-probability of the right class
     Tensor loss = -gather(log_softmax(logits, 1), 1, y).mean();
-    for (Tensor& p : params) p.set_grad(Tensor());
+    opt.zero_grad();
     loss.backward();
-    {
-      NoGradGuard no_grad;  // the update itself is not part of the graph
-      for (Tensor& p : params) p.add_(p.grad(), -lr);
-    }
+    opt.step();  // p -= 0.5 * p.grad() for every parameter, outside the graph
     loss_value = loss.item<double>();
     accuracy = eq(argmax(logits, 1, true), y).mean().item<double>();
     if (step % 100 == 0)
