@@ -168,7 +168,7 @@ Tensor SavedTensor::unpack(Node& node) const {
   return Tensor(std::move(impl));
 }
 
-void mark_not_twice_differentiable(const char* op, TensorList& grads, const Tensor& grad_output) {
+void mark_not_twice_differentiable(const char* op, TensorList& grads, const TensorList& inputs) {
   if (!is_grad_enabled()) return;
   for (Tensor& g : grads) {
     if (!g.defined()) continue;
@@ -177,7 +177,7 @@ void mark_not_twice_differentiable(const char* op, TensorList& grads, const Tens
       throw std::runtime_error(what + ": double backward is not supported (the backward of " +
                                what + " is not differentiable); differentiate it only once");
     };
-    record("NotTwiceDifferentiable", g, {grad_output}, fail_twice);
+    record("NotTwiceDifferentiable", g, inputs, fail_twice);
   }
 }
 

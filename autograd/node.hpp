@@ -31,8 +31,11 @@ class Node : public std::enable_shared_from_this<Node> {
   std::string name() const;
   /// Input nodes, one per input of the forward op (nullptr: that input needs no gradient).
   const EdgeList& next_functions() const { return next_; }
-  /// True if input i of the forward op needs a gradient.
-  bool needs_grad(std::size_t i) const { return i < next_.size() && next_[i] != nullptr; }
+  /// True if input i of the forward op needs a gradient in the running backward pass (false
+  /// for inputs that require grad but lead to none of xg::grad's inputs).
+  bool needs_grad(std::size_t i) const {
+    return i < next_.size() && next_[i] != nullptr && next_[i]->needed_;
+  }
   /// Creation order; later nodes have larger numbers.
   uint64_t sequence_nr() const { return sequence_nr_; }
   /// Gradients of the inputs given the gradient of the output (undefined where not needed).

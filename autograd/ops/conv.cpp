@@ -390,7 +390,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                  }
                }
              });
-             mark_not_twice_differentiable("conv2d", r, g);
+             mark_not_twice_differentiable("conv2d", r, {g, x, wt});
              return r;
            });
   return out;
@@ -436,7 +436,7 @@ Tensor max_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
             if (const int64_t a = argmax[q * L + o]; a >= 0)
               gx[q * w.in_plane() + a] += go[q * L + o];
       });
-      mark_not_twice_differentiable("max_pool2d", r, g);
+      mark_not_twice_differentiable("max_pool2d", r, {g});
       return r;
     });
   return out;
@@ -479,7 +479,7 @@ Tensor avg_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
         for (int64_t q = 0; q < planes; ++q)
           sum_pool_plane_backward(go + q * L, gx + q * w.in_plane(), static_cast<T>(scale), w);
       });
-      mark_not_twice_differentiable("avg_pool2d", r, g);
+      mark_not_twice_differentiable("avg_pool2d", r, {g});
       return r;
     });
   return out;

@@ -66,7 +66,18 @@ void broadcast_apply(const Tensor& a, const Tensor& b, T* out, const Shape& out_
   std::vector<std::size_t> idx(nd, 0);
   std::size_t oa = 0, ob = 0;
   for (std::size_t o = 0; o < n; o += inner) {
-    for (std::size_t j = 0; j < inner; ++j) out[o + j] = f(pa[oa + j * ia], pb[ob + j * ib]);
+    const T* ra = pa + oa;
+    const T* rb = pb + ob;
+    T* ro = out + o;
+    // The inner dim is contiguous or broadcast in each operand; separate loops vectorize.
+    if (ia == 1 && ib == 1)
+      for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[j], rb[j]);
+    else if (ia == 1)
+      for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[j], rb[0]);
+    else if (ib == 1)
+      for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[0], rb[j]);
+    else
+      for (std::size_t j = 0; j < inner; ++j) ro[j] = f(ra[0], rb[0]);
     for (std::size_t d = nd - 1; d-- > 0;) {  // advance the outer multi-index
       oa += sa[d];
       ob += sb[d];

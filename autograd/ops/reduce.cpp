@@ -55,6 +55,18 @@ Tensor reduce_one(const Tensor& a, std::size_t d, double init, Combine combine) 
     using T = decltype(tag);
     const T* x = a.impl()->data<T>();
     T* o = out.impl()->data<T>();
+    if (sp.inner == 1) {  // reducing the last dim: 4 accumulators so it is not latency-bound
+      for (std::size_t i = 0; i < sp.outer; ++i) {
+        const T* src = x + i * sp.r;
+        T acc[4] = {T(init), T(init), T(init), T(init)};
+        std::size_t k = 0;
+        for (; k + 4 <= sp.r; k += 4)
+          for (int u = 0; u < 4; ++u) acc[u] = combine(acc[u], src[k + u]);
+        for (; k < sp.r; ++k) acc[0] = combine(acc[0], src[k]);
+        o[i] = combine(combine(acc[0], acc[1]), combine(acc[2], acc[3]));
+      }
+      return;
+    }
     for (std::size_t i = 0; i < sp.outer; ++i) {
       T* row = o + i * sp.inner;
       std::fill_n(row, sp.inner, static_cast<T>(init));

@@ -43,6 +43,8 @@ Tensor strided_copy(const Tensor& src, std::size_t offset, const std::vector<std
     for (std::size_t b = 0; b < n; b += inner) {
       if (is == 1)
         std::memcpy(o + b, s + off, inner * sizeof(T));
+      else if (is == 0)  // broadcast along the row (expand, sum's backward)
+        std::fill_n(o + b, inner, s[off]);
       else
         for (std::size_t j = 0; j < inner; ++j) o[b + j] = s[off + j * is];
       for (std::size_t d = nd - 1; d-- > 0;) {

@@ -121,6 +121,18 @@ TEST_CASE("detach shares data without history; clone copies data with history") 
   CHECK(x.grad().to_vector<double>() == std::vector<double>{1, 1, 1});
 }
 
+TEST_CASE("xg::grad computes only the gradients that lead to its inputs") {
+  Tensor x = scalar(2.0), w = scalar(3.0);
+  bool asked_for_w = true;
+  Tensor y = x * w;
+  y.grad_fn()->pre_hooks().push_back([&](const Tensor& g) {
+    asked_for_w = y.grad_fn()->needs_grad(1);
+    return g;
+  });
+  grad({y}, {x});
+  CHECK_FALSE(asked_for_w);
+}
+
 TEST_CASE("xg::grad returns gradients without touching .grad, and handles unused inputs") {
   Tensor x = scalar(2.0), y = scalar(5.0), unused = scalar(1.0);
   Tensor z = x * x * y;
@@ -203,6 +215,10 @@ TEST_CASE("conv2d and pooling fail clearly when differentiated twice") {
   Tensor gx = grad({conv2d(x, w).pow(2.0).sum()}, {x}, {}, std::nullopt, true)[0];
   CHECK_THROWS_WITH_AS(gx.sum().backward(),
                        doctest::Contains("conv2d: double backward is not supported"),
+                       std::runtime_error);
+  // grad_output of a plain sum needs no grad, but grad_input still depends on the weight
+  Tensor gx_lin = grad({conv2d(x, w).sum()}, {x}, {}, std::nullopt, true)[0];
+  CHECK_THROWS_WITH_AS(grad({gx_lin.sum()}, {w}), doctest::Contains("conv2d: double backward"),
                        std::runtime_error);
   Tensor gp = grad({max_pool2d(x, {2, 2}).pow(2.0).sum()}, {x}, {}, std::nullopt, true)[0];
   CHECK_THROWS_WITH_AS(gp.sum().backward(), doctest::Contains("max_pool2d: double backward"),
