@@ -21,7 +21,7 @@
 // collect just those, e.g.
 //   valgrind --tool=callgrind --toggle-collect='*profile_forward*' bench_overhead profile
 //
-// Zeroing gradients: set to none by default (p.set_grad(Tensor())); env
+// Zeroing gradients: opt.zero_grad() sets them to none by default; env
 // XGRAD_BENCH_ZERO_GRAD=zero zeroes them in place instead, which is what torch 1.13's
 // opt.zero_grad() does (its set_to_none defaults to False before torch 2.0).
 #include <cmath>
@@ -33,6 +33,7 @@
 
 #include "autograd/autograd.hpp"
 #include "bench/common.hpp"
+#include "optim/optim.hpp"
 
 namespace {
 
@@ -163,24 +164,16 @@ void bench_mlp_step(int reps, int steps = 2000) {
   const char* zg = std::getenv("XGRAD_BENCH_ZERO_GRAD");
   const bool zero_in_place = zg && std::strcmp(zg, "zero") == 0;
 
+  xg::optim::SGD opt(params, xg::optim::SGDOptions(lr));
   auto run = [&](int n) {
     const double t0 = bench::now();
     for (int i = 0; i < n; ++i) {
       const int64_t j = i & 63;
-      // opt.zero_grad()
-      if (zero_in_place) {
-        xg::NoGradGuard no_grad;
-        for (const xg::Tensor& p : params)
-          if (xg::Tensor g = p.grad(); g.defined()) g.zero_();
-      } else {
-        for (const xg::Tensor& p : params) p.set_grad(xg::Tensor());
-      }
+      opt.zero_grad(/*set_to_none=*/!zero_in_place);
       const xg::Tensor target = xg::narrow(ys, 0, j, 1).reshape({1, 1});
       xg::Tensor loss = cross_entropy(model.forward(xg::narrow(xs, 0, j, 1)), target);
       loss.backward();
-      // opt.step(): p -= lr * p.grad
-      xg::NoGradGuard no_grad;
-      for (xg::Tensor p : params) p.add_(p.grad(), -lr);
+      opt.step();
     }
     return (bench::now() - t0) / n * 1e6;
   };

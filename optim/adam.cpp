@@ -37,17 +37,20 @@ void adam_update(Tensor& p, const Tensor& grad, ParamState& st, double lr, const
   const T step_size = T(lr / (1 - std::pow(beta1, t)));
   const T b1 = T(beta1), one_minus_b1 = T(1 - beta1), b2 = T(beta2), one_minus_b2 = T(1 - beta2);
   const T wd = T(l2), decay = T(1 - lr * decoupled), e = T(eps), sign = maximize ? T(-1) : T(1);
-  for (std::size_t i = 0, n = p.numel(); i < n; ++i) {
-    if (decoupled != 0) w[i] *= decay;
-    T d = sign * g[i];
-    if (wd != 0) d += wd * w[i];
-    m[i] = b1 * m[i] + one_minus_b1 * d;
-    v[i] = b2 * v[i] + one_minus_b2 * d * d;
-    T second = v[i];
-    if (vmax) second = vmax[i] = std::max(vmax[i], v[i]);  // max of the raw averages (as 1.13)
-    const T denom = std::sqrt(second) / bias_correction2_sqrt + e;
-    w[i] -= step_size * (m[i] / denom);
-  }
+  with_flag(amsgrad, [&](auto use_max) {  // separate loops: vmax is null without amsgrad
+    for (std::size_t i = 0, n = p.numel(); i < n; ++i) {
+      if (decoupled != 0) w[i] *= decay;
+      T d = sign * g[i];
+      if (wd != 0) d += wd * w[i];
+      m[i] = b1 * m[i] + one_minus_b1 * d;
+      v[i] = b2 * v[i] + one_minus_b2 * d * d;
+      T second = v[i];
+      if constexpr (use_max)
+        second = vmax[i] = std::max(vmax[i], v[i]);  // max of the raw averages (as 1.13)
+      const T denom = std::sqrt(second) / bias_correction2_sqrt + e;
+      w[i] -= step_size * (m[i] / denom);
+    }
+  });
 }
 }  // namespace
 

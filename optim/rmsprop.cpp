@@ -47,23 +47,28 @@ void RMSprop::step() {
       const T lr = T(o.lr()), alpha = T(o.alpha()), one_minus_alpha = T(1 - o.alpha());
       const T eps = T(o.eps()), wd = T(o.weight_decay()), mu = T(o.momentum());
       const T sign = o.maximize() ? T(-1) : T(1);
-      for (std::size_t i = 0, n = p.numel(); i < n; ++i) {
-        T d = sign * g[i];
-        if (wd != 0) d += wd * w[i];
-        sq[i] = alpha * sq[i] + one_minus_alpha * d * d;
-        T var = sq[i];
-        if (ga) {
-          ga[i] = alpha * ga[i] + one_minus_alpha * d;
-          var = sq[i] - ga[i] * ga[i];
-        }
-        const T avg = std::sqrt(var) + eps;
-        if (buf) {
-          buf[i] = mu * buf[i] + d / avg;
-          w[i] -= lr * buf[i];
-        } else {
-          w[i] -= lr * (d / avg);
-        }
-      }
+      // One loop per variant, so no vectorized access touches a null buffer.
+      with_flag(ga != nullptr, [&](auto centered) {
+        with_flag(buf != nullptr, [&](auto has_momentum) {
+          for (std::size_t i = 0, n = p.numel(); i < n; ++i) {
+            T d = sign * g[i];
+            if (wd != 0) d += wd * w[i];
+            sq[i] = alpha * sq[i] + one_minus_alpha * d * d;
+            T var = sq[i];
+            if constexpr (centered) {
+              ga[i] = alpha * ga[i] + one_minus_alpha * d;
+              var = sq[i] - ga[i] * ga[i];
+            }
+            const T avg = std::sqrt(var) + eps;
+            if constexpr (has_momentum) {
+              buf[i] = mu * buf[i] + d / avg;
+              w[i] -= lr * buf[i];
+            } else {
+              w[i] -= lr * (d / avg);
+            }
+          }
+        });
+      });
     });
   });
 }

@@ -45,15 +45,24 @@ void SGD::step() {
       T* w = p.data_ptr<T>();
       const T* g = grad.data_ptr<T>();
       T* b = buf.defined() ? buf.data_ptr<T>() : nullptr;
-      for (std::size_t i = 0, n = p.numel(); i < n; ++i) {
-        T d = sign * g[i];
-        if (wd != 0) d += wd * w[i];
-        if (b) {
-          b[i] = first ? d : mu * b[i] + damp * d;  // first step: buf = g, no dampening
-          d = nesterov ? d + mu * b[i] : b[i];
-        }
-        w[i] -= lr * d;
+      // One loop per variant: a vectorized loop must not touch b when it is null (masked
+      // AVX-512 accesses to an unmapped page cost a microcode assist per vector).
+      const std::size_t n = p.numel();
+      if (!b) {
+        for (std::size_t i = 0; i < n; ++i) w[i] -= lr * (sign * g[i] + wd * w[i]);
+        return;
       }
+      with_flag(nesterov, [&](auto use_nesterov) {
+        for (std::size_t i = 0; i < n; ++i) {
+          const T d = sign * g[i] + wd * w[i];
+          const T v = first ? d : mu * b[i] + damp * d;  // first step: buf = g, no dampening
+          b[i] = v;
+          if constexpr (use_nesterov)
+            w[i] -= lr * (d + mu * v);
+          else
+            w[i] -= lr * v;
+        }
+      });
     });
   });
 }

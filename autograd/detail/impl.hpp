@@ -89,6 +89,16 @@ decltype(auto) dispatch(Dtype d, F&& f) {
   return f(float{});
 }
 
+/// Calls f(std::true_type{}) or f(std::false_type{}): a runtime flag made a compile-time one,
+/// so that each variant of a hot loop is its own (vectorized) loop.
+template <typename F>
+void with_flag(bool flag, F&& f) {
+  if (flag)
+    f(std::true_type{});
+  else
+    f(std::false_type{});
+}
+
 // ---- recording ----
 /// The node that receives a tensor's gradient: its grad_fn, its AccumulateGrad, or nullptr.
 std::shared_ptr<Node> gradient_edge(const Tensor& t);
