@@ -64,8 +64,9 @@ Tensor sum(const Tensor& a);
 Tensor sum(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false);
 Tensor mean(const Tensor& a);
 Tensor mean(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false);
-/// Variance with Bessel's correction by default (correction = 1), as torch.var.
-Tensor var(const Tensor& a, int64_t correction = 1);
+/// Variance of all elements with Bessel's correction, as torch.var.
+Tensor var(const Tensor& a);
+/// Variance over dims (all when empty), dividing by N - correction (1: unbiased, 0: biased).
 Tensor var(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false,
            int64_t correction = 1);
 /// Largest element; the gradient is shared evenly between ties.

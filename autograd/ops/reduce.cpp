@@ -157,7 +157,7 @@ Tensor mean(const Tensor& a, std::vector<int64_t> dims_in, bool keepdim) {
   return mul(sum(a, std::move(dims_in), keepdim), 1.0 / static_cast<double>(n));
 }
 
-Tensor var(const Tensor& a, int64_t correction) { return var(a, {}, false, correction); }
+Tensor var(const Tensor& a) { return var(a, {}, false, 1); }
 
 Tensor var(const Tensor& a, std::vector<int64_t> dims_in, bool keepdim, int64_t correction) {
   check_defined("var", a);
