@@ -21,6 +21,18 @@ void validate_adam(const char* opt, double lr, const AdamBetas& betas, double ep
   if (!(wd >= 0)) fail(opt, ": invalid weight_decay value: ", format_value(wd));
 }
 
+/// The options Adam and AdamW share, by name (for state_dict).
+void visit_adam(OptionVisitor& v, double& lr, AdamBetas& betas, double& eps, double& wd,
+                bool& amsgrad, bool& maximize) {
+  v("lr", lr);
+  v("beta1", std::get<0>(betas));
+  v("beta2", std::get<1>(betas));
+  v("eps", eps);
+  v("weight_decay", wd);
+  v("amsgrad", amsgrad);
+  v("maximize", maximize);
+}
+
 /// Adam's update of one parameter in place. `l2` is added to the gradient times p (Adam's weight
 /// decay); `decoupled` multiplies p by 1 - lr * decoupled first (AdamW's).
 template <typename T>
@@ -57,25 +69,13 @@ void adam_update(Tensor& p, const Tensor& grad, ParamState& st, double lr, const
 AdamOptions::AdamOptions(double lr) : lr_(lr) {}
 void AdamOptions::validate() const { validate_adam("Adam", lr_, betas_, eps_, weight_decay_); }
 void AdamOptions::visit(OptionVisitor& v) {
-  v("lr", lr_);
-  v("beta1", std::get<0>(betas_));
-  v("beta2", std::get<1>(betas_));
-  v("eps", eps_);
-  v("weight_decay", weight_decay_);
-  v("amsgrad", amsgrad_);
-  v("maximize", maximize_);
+  visit_adam(v, lr_, betas_, eps_, weight_decay_, amsgrad_, maximize_);
 }
 
 AdamWOptions::AdamWOptions(double lr) : lr_(lr) {}
 void AdamWOptions::validate() const { validate_adam("AdamW", lr_, betas_, eps_, weight_decay_); }
 void AdamWOptions::visit(OptionVisitor& v) {
-  v("lr", lr_);
-  v("beta1", std::get<0>(betas_));
-  v("beta2", std::get<1>(betas_));
-  v("eps", eps_);
-  v("weight_decay", weight_decay_);
-  v("amsgrad", amsgrad_);
-  v("maximize", maximize_);
+  visit_adam(v, lr_, betas_, eps_, weight_decay_, amsgrad_, maximize_);
 }
 
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& defaults)
