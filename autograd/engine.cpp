@@ -3,6 +3,7 @@
 #include "autograd/engine.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <unordered_map>
@@ -191,7 +192,8 @@ class Engine {
 };
 
 namespace {
-thread_local uint64_t engine_epoch = 0;
+// Global, so two threads never share an epoch (leaves' AccumulateGrad nodes may be in both graphs).
+std::atomic<uint64_t> engine_epoch{0};
 
 void check_finite(const Node& n, std::size_t i, const Tensor& g) {
   bool bad = false;
