@@ -60,6 +60,12 @@ int main() {
       std::printf("step %3d  loss %.4f  accuracy %.1f%%\n", step, loss_value, 100 * accuracy);
   }
   std::printf("final: loss %.4f, training accuracy %.1f%%\n", loss_value, 100 * accuracy);
-  std::printf("a graph node: %s\n", forward(x).grad_fn()->name().c_str());
+  // The recorded graph of one loss, followed from the loss back along first inputs.
+  Tensor loss = -gather(log_softmax(forward(x), 1), 1, y).mean();
+  std::printf("the loss's graph, from the loss back:");
+  for (const Node* n = loss.grad_fn().get(); n;
+       n = n->next_functions().empty() ? nullptr : n->next_functions()[0].get())
+    std::printf(" %s", n->name().c_str());
+  std::printf("\n");
   return accuracy > 0.95 ? 0 : 1;
 }

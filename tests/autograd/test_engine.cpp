@@ -301,3 +301,12 @@ TEST_CASE("a 1,000,000-op chain runs backward and is destroyed without recursion
   }  // a full graph with saved tensors destroyed without backward
   CHECK(x.grad().defined());
 }
+
+TEST_CASE("to(dtype) is differentiable and returns gradients in the input's dtype") {
+  Tensor x = tensor({1.0, 2.0}, {2}, Dtype::float64).requires_grad_();
+  Tensor y = (x.to(Dtype::float32) * 3.0).sum();
+  CHECK(y.dtype() == Dtype::float32);
+  y.backward();
+  CHECK(x.grad().dtype() == Dtype::float64);
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{3.0, 3.0});
+}
