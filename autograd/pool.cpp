@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <new>
 #include <unordered_map>
 #include <vector>
@@ -19,10 +20,14 @@ struct FreeBlock {
   FreeBlock* next;
 };
 
+/// Free lists and the unused rest of the current slab. Trivially destructible on purpose:
+/// it must stay usable while other thread-locals and statics are destroyed.
 struct ThreadPool {
-  FreeBlock* free[kClasses] = {};
-  char* bump = nullptr;
-  char* end = nullptr;
+  FreeBlock* free[kClasses];
+  char* bump;
+  char* end;
+  bool started;  // adopted an orphan (or found none) and registered its reaper
+  bool dead;     // the thread is exiting: its lists went to the orphans
 
   void* allocate(std::size_t c) {
     if (FreeBlock* b = free[c]) {
@@ -44,8 +49,43 @@ struct ThreadPool {
   }
 };
 
+thread_local ThreadPool local_pool{};
+
+// Pools of exited threads, adopted by new threads, so that short-lived threads (data loaders)
+// do not each strand a slab. Never destroyed: used until the very end of the process.
+std::mutex& orphan_mutex() {
+  static auto* m = new std::mutex;
+  return *m;
+}
+std::vector<ThreadPool>& orphans() {
+  static auto* v = new std::vector<ThreadPool>;
+  return *v;
+}
+
+/// Hands the thread's pool to the orphans when the thread exits.
+struct Reaper {
+  ~Reaper() {
+    std::lock_guard<std::mutex> lock(orphan_mutex());
+    orphans().push_back(local_pool);
+    local_pool = ThreadPool{};
+    local_pool.started = local_pool.dead = true;
+  }
+};
+thread_local Reaper reaper;
+
 ThreadPool& pool() {
-  thread_local ThreadPool p;
+  ThreadPool& p = local_pool;
+  if (!p.started) {  // first use on this thread
+    p.started = true;
+    (void)&reaper;  // constructs it, so its destructor runs at thread exit
+    std::lock_guard<std::mutex> lock(orphan_mutex());
+    if (!orphans().empty()) {
+      p = orphans().back();
+      orphans().pop_back();
+      p.started = true;
+      p.dead = false;
+    }
+  }
   return p;
 }
 
@@ -60,12 +100,15 @@ std::size_t buffer_class(std::size_t n) {
   return (n + step - 1) / step * step;
 }
 
+thread_local bool buffers_gone = false;  // trivially destructible: readable to the very end
+
 struct BufferCache {
   std::unordered_map<std::size_t, std::vector<void*>> free;
   std::size_t cached = 0;
-  ~BufferCache() {
+  ~BufferCache() {  // thread exit: release the cache; later frees go straight to the system
     for (auto& [size, list] : free)
       for (void* p : list) std::free(p);
+    buffers_gone = true;
   }
 };
 
@@ -77,7 +120,7 @@ BufferCache& buffers() {
 
 void* buffer_allocate(std::size_t bytes) {
   const std::size_t size = buffer_class(bytes);
-  if (size <= kLargestCached) {
+  if (size <= kLargestCached && !buffers_gone) {
     BufferCache& c = buffers();
     auto it = c.free.find(size);
     if (it != c.free.end() && !it->second.empty()) {
@@ -95,8 +138,12 @@ void* buffer_allocate(std::size_t bytes) {
 void buffer_deallocate(void* p, std::size_t bytes) {
   if (!p) return;
   const std::size_t size = buffer_class(bytes);
+  if (size > kLargestCached || buffers_gone) {
+    std::free(p);
+    return;
+  }
   BufferCache& c = buffers();
-  if (size > kLargestCached || c.cached + size > kCacheCapBytes) {
+  if (c.cached + size > kCacheCapBytes) {
     std::free(p);
     return;
   }
@@ -106,7 +153,10 @@ void buffer_deallocate(void* p, std::size_t bytes) {
 
 void* pool_allocate(std::size_t bytes) {
   if (bytes == 0 || bytes > kPoolMaxBytes) return ::operator new(bytes ? bytes : 1);
-  return pool().allocate((bytes - 1) / kClass);
+  ThreadPool& tp = pool();
+  const std::size_t c = (bytes - 1) / kClass;
+  if (tp.dead) return ::operator new((c + 1) * kClass);  // joins a free list when released
+  return tp.allocate(c);
 }
 
 void pool_deallocate(void* p, std::size_t bytes) {
@@ -118,6 +168,14 @@ void pool_deallocate(void* p, std::size_t bytes) {
   ThreadPool& tp = pool();
   const std::size_t c = (bytes - 1) / kClass;
   auto* b = static_cast<FreeBlock*>(p);
+  if (tp.dead) {  // exiting thread: give the block to an orphaned pool
+    std::lock_guard<std::mutex> lock(orphan_mutex());
+    if (orphans().empty()) orphans().push_back(ThreadPool{});
+    ThreadPool& o = orphans().back();
+    b->next = o.free[c];
+    o.free[c] = b;
+    return;
+  }
   b->next = tp.free[c];
   tp.free[c] = b;
 }

@@ -4,7 +4,8 @@
 // 2 MiB slabs that the kernel may back with transparent huge pages. A dynamic graph allocates
 // several such objects per op; glibc's malloc slow path and one page fault per 4 KiB made up
 // about two thirds of the per-op cost before (bench/overhead, perf). Freed memory is kept for
-// reuse by later graphs rather than returned to the system.
+// reuse by later graphs rather than returned to the system; an exiting thread's pool is adopted
+// by the next new thread.
 #include <cstddef>
 
 namespace xg {

@@ -310,3 +310,18 @@ TEST_CASE("to(dtype) is differentiable and returns gradients in the input's dtyp
   CHECK(x.grad().dtype() == Dtype::float64);
   CHECK(x.grad().to_vector<double>() == std::vector<double>{3.0, 3.0});
 }
+
+TEST_CASE("tensors outlive the threads that made them, and threads reuse exited threads' memory") {
+  Tensor kept;
+  for (int round = 0; round < 50; ++round) {
+    std::thread([&] {
+      Tensor x = randn({4, 4}).requires_grad_();
+      Tensor y = (x * 2.0).tanh().sum();
+      y.backward();
+      kept = x.grad() + 1.0;  // made here, freed on the main thread later
+    }).join();
+  }
+  CHECK(kept.shape() == Shape{4, 4});
+  Tensor z = kept * 3.0;  // allocations on this thread still work
+  CHECK(z.numel() == 16);
+}
