@@ -1,7 +1,7 @@
 // Compiled against an installed xgrad (see tests/install/run.sh): include paths and linking work.
 #include <autograd/autograd.hpp>
-#include <optim/optim.hpp>
 #include <cstdio>
+#include <optim/optim.hpp>
 
 int main() {
   xg::Tensor w = xg::tensor({1.0, -2.0}, {2}).requires_grad_();
