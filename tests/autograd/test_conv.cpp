@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "autograd/autograd.hpp"
+#include "tests/test_util.hpp"
 
 using namespace xg;
 
@@ -43,15 +44,7 @@ void check_values(const Tensor& t, const Shape& shape, const std::vector<double>
   }
 }
 
-/// The message of the exception `f` throws ("" if none).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using xg::test::error_of;
 
 struct Case {
   std::string name;

@@ -47,6 +47,7 @@
 
 #include "autograd/autograd.hpp"
 #include "optim/optim.hpp"
+#include "tests/test_util.hpp"
 
 using namespace xg;
 using namespace xg::optim;
@@ -84,14 +85,8 @@ void check_schedule(const Schedule& got, const Schedule& want) {
     }
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using xg::test::error_of;
+
 }  // namespace
 
 TEST_CASE("optim: StepLR and MultiStepLR match PyTorch 1.13") {

@@ -11,6 +11,7 @@
 
 #include "autograd/autograd.hpp"
 #include "optim/optim.hpp"
+#include "tests/test_util.hpp"
 
 using namespace xg;
 using namespace xg::optim;
@@ -33,14 +34,7 @@ void train(Optimizer& opt, const Problem& p, int steps) {
   }
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using xg::test::error_of;
 
 /// Optimizers that keep state, built on the params of `p`.
 std::vector<std::function<std::unique_ptr<Optimizer>(const Problem&)>> stateful() {
