@@ -114,6 +114,7 @@ class AccumulateGrad final : public Node {
       const bool unique = g.impl_ptr().use_count() <= 2 && g.impl()->storage.use_count() == 1;
       acc = unique && !g.requires_grad() ? g : g.detach().clone();
     }
+    acc.impl()->copy_of = nullptr;  // .grad() is the user's to modify in place (zero_, mul_)
     return {};
   }
 

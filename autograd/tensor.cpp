@@ -78,6 +78,14 @@ TensorImpl::TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype d)
 
 TensorImpl::~TensorImpl() { release_node(std::move(grad_fn)); }
 
+void fail_stale_view(const TensorImpl& t) {
+  const Rebase& r = *t.storage->rebase;
+  fail(r.op, ": an in-place operation modified a tensor of shape ", r.shape, " that has views (",
+       t.shape,
+       " made by reshape) used afterwards; their gradients would be wrong (clone() before "
+       "modifying, or make the view after the in-place op)");
+}
+
 AutogradMeta& TensorImpl::autograd_meta() {
   if (!meta) meta = std::make_unique<AutogradMeta>();
   return *meta;
@@ -138,7 +146,9 @@ template int64_t Tensor::item<int64_t>() const;
 
 Tensor Tensor::detach() const {
   TensorImpl& i = checked(impl_, "detach");
-  return Tensor(make_pooled<TensorImpl>(i.storage, i.shape, i.dtype));
+  auto out = make_pooled<TensorImpl>(i.storage, i.shape, i.dtype);
+  out->copy_of = i.copy_of;  // still a copy: in-place ops on it would miss the original too
+  return Tensor(std::move(out));
 }
 
 // ---- Tensor: autograd state ----
@@ -194,6 +204,7 @@ void Tensor::retain_grad() const {
     if (auto self = weak.lock()) {
       AutogradMeta& m = self->autograd_meta();
       m.grad = m.grad.defined() ? add(m.grad, g) : (is_grad_enabled() ? g : g.detach());
+      m.grad.impl()->copy_of = nullptr;  // .grad() is the user's to modify in place
     }
     return Tensor();
   });

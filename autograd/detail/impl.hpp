@@ -14,6 +14,13 @@
 
 namespace xg {
 
+/// The last recorded in-place op on a buffer (see Storage::rebase).
+struct Rebase {
+  uint32_t count = 0;  // recorded in-place ops on the buffer so far
+  const char* op = nullptr;
+  Shape shape;  // of the tensor it modified
+};
+
 /// A contiguous buffer shared by a tensor, its detach()es and reshapes; one version counter.
 struct Storage {
   explicit Storage(std::size_t nbytes);
@@ -23,7 +30,13 @@ struct Storage {
   void* data;
   std::size_t nbytes;
   uint32_t version = 0;
+  // Set by the first in-place op that records a new history for a tensor on this buffer; views
+  // made before it would keep the old history (see check_view_current).
+  std::unique_ptr<Rebase> rebase;
 };
+
+/// How many recorded in-place ops have given a tensor on `s` a new history.
+inline uint32_t rebase_count(const Storage& s) { return s.rebase ? s.rebase->count : 0; }
 
 /// Per-tensor autograd state that most tensors never need (allocated on first use).
 struct AutogradMeta {
@@ -43,6 +56,12 @@ struct TensorImpl {
   Dtype dtype;
   bool requires_grad = false;
   bool is_view = false;  // shares storage with another tensor of the graph (reshape)
+  // Views and in-place ops (design in ops/pointwise.cpp, in_place): a view remembers its
+  // storage's rebase_count when it was made; used after a recorded in-place op on that storage,
+  // it fails (its grad_fn describes the old values). A copy made by an op that libtorch returns
+  // as a view (transpose, select, ...) names that op here, and in-place ops on it fail.
+  uint32_t view_rebases = 0;
+  const char* copy_of = nullptr;
   std::shared_ptr<Node> grad_fn;
   std::unique_ptr<AutogradMeta> meta;
 
@@ -113,6 +132,13 @@ inline bool needs_grad(std::initializer_list<const Tensor*> inputs) {
 void set_history(const Tensor& out, std::shared_ptr<Node> node);
 /// Anomaly mode: records the op and its inputs' shapes on the node, for backward's error.
 void note_inputs(Node& node, const TensorList& inputs);
+/// Throws naming the in-place op that rebased the storage of view `t` after `t` was made.
+[[noreturn]] void fail_stale_view(const TensorImpl& t);
+/// Fails if `t` is a view whose storage was rebased by a recorded in-place op since it was made.
+inline void check_view_current(const Tensor& t) {
+  const TensorImpl* i = t.impl();
+  if (i && i->is_view && i->view_rebases != rebase_count(*i->storage)) fail_stale_view(*i);
+}
 
 /// A node whose backward is a lambda `(const Tensor& grad, Node& self) -> TensorList`; the lambda
 /// holds what backward needs and is destroyed by release().
@@ -141,7 +167,10 @@ template <typename Inputs, typename F>
 void record_list(const char* op, const Tensor& out, const Inputs& inputs, F backward) {
   EdgeList next;
   next.reserve(inputs.size());
-  for (const Tensor& t : inputs) next.push_back(gradient_edge(t));
+  for (const Tensor& t : inputs) {
+    check_view_current(t);
+    next.push_back(gradient_edge(t));
+  }
   std::shared_ptr<Node> node = make_pooled<LambdaNode<F>>(op, std::move(next), std::move(backward));
   if (is_anomaly_enabled()) note_inputs(*node, TensorList(inputs.begin(), inputs.end()));
   set_history(out, std::move(node));

@@ -517,15 +517,33 @@ Tensor Tensor::to(Dtype d) const {
 }
 
 // ---- in-place ops ----
+// Design, in-place ops and views. The new values go straight into the buffer: they are those of
+// the out-of-place op, exact whatever was there before (inf and nan included). On a tensor that
+// autograd records, the op also records a node whose backward is the out-of-place op's, and the
+// tensor takes it as its grad_fn (PyTorch "rebases" the history the same way). PyTorch also
+// replays views on the new history; xgrad refuses instead, so no gradient is ever silently wrong:
+//  - a copy made by transpose/permute/select/slice/narrow/expand (TensorImpl::copy_of) cannot be
+//    modified in place: libtorch would change the original, xgrad would not;
+//  - a view (reshape and friends) of a tensor autograd records cannot be modified in place while
+//    grad mode records it: the base's history would not see the change;
+//  - modifying a tensor in place while recording bumps its storage's rebase count; a view made
+//    before still has the old grad_fn, and using it in a recorded op fails (check_view_current,
+//    detail/impl.hpp). Updates without recording (optimizers under NoGradGuard, detach()es
+//    modified without grad) leave histories as they are and are not refused.
 namespace {
 /// Runs an in-place op. Without grad recording, `kernel(self)` writes into self's buffer. With
-/// it, `out_of_place(self_copy)` records the op and this tensor takes over the result's data
-/// and history (as PyTorch rebases the history of a modified tensor).
+/// it, `out_of_place(self)` computes the result and records its node (it must not save `self`,
+/// which is overwritten: ops that need the old values clone it first), and this tensor takes
+/// over the result's values and history.
 template <typename Kernel, typename OutOfPlace>
 Tensor& in_place(const char* op, Tensor& self, std::initializer_list<const Tensor*> others,
                  Kernel kernel, OutOfPlace out_of_place) {
   check_defined(op, self);
   TensorImpl& s = *self.impl();
+  if (s.copy_of)
+    fail(op, ": this tensor is a copy made by ", s.copy_of,
+         ", not a view; an in-place change would not reach the original (use clone() to modify a "
+         "copy on purpose, or index_put/index_fill/masked_fill)");
   bool record = is_grad_enabled() && s.requires_grad;
   for (const Tensor* o : others) {
     check_defined(op, *o);
@@ -538,15 +556,21 @@ Tensor& in_place(const char* op, Tensor& self, std::initializer_list<const Tenso
     fail(op, ": a leaf tensor of shape ", s.shape,
          " that requires grad cannot be modified in place while grad mode is on (use NoGradGuard)");
   if (record && s.is_view)
-    fail(op, ": in-place op on a reshaped view (shape ", s.shape,
-         ") of a tensor in the graph is not supported; clone() it first");
+    fail(op, ": this tensor of shape ", s.shape,
+         " is a view (made by reshape) that shares its buffer with another tensor; an in-place "
+         "op recorded on it would not reach that tensor's history; clone() it first");
   if (!record) {
     kernel(self);
   } else {
-    Tensor result = out_of_place(self.clone());
+    Tensor result = out_of_place(self);
     std::memcpy(s.storage->data, result.impl()->storage->data, s.numel * element_size(s.dtype));
     s.grad_fn = result.grad_fn();
     s.requires_grad = true;
+    if (!s.storage->rebase) s.storage->rebase = std::make_unique<Rebase>();
+    Rebase& r = *s.storage->rebase;
+    ++r.count;
+    r.op = op;
+    r.shape = s.shape;
   }
   s.storage->version++;
   return self;
@@ -585,13 +609,13 @@ Tensor& Tensor::mul_(const Tensor& o) {
   return in_place(
       "mul_", *this, {&o},
       [&](Tensor& s) { binary_into(s, o, [](auto x, auto y) { return x * y; }); },
-      [&](const Tensor& s) { return mul(s, o); });
+      [&](const Tensor& s) { return mul(s.clone(), o); });  // mul saves self
 }
 Tensor& Tensor::div_(const Tensor& o) {
   return in_place(
       "div_", *this, {&o},
       [&](Tensor& s) { binary_into(s, o, [](auto x, auto y) { return x / y; }); },
-      [&](const Tensor& s) { return div(s, o); });
+      [&](const Tensor& s) { return div(s.clone(), o); });  // div saves self
 }
 Tensor& Tensor::add_(double v) {
   return in_place(
@@ -606,19 +630,31 @@ Tensor& Tensor::mul_(double v) {
       [&](Tensor& s) { scalar_into(s, v, [](auto x, auto y) { return x * y; }); },
       [&](const Tensor& s) { return mul(s, v); });
 }
-Tensor& Tensor::div_(double v) { return mul_(1.0 / v); }
+Tensor& Tensor::div_(double v) { return mul_(1.0 / v); }  // as a / v (operator/)
 Tensor& Tensor::fill_(double v) {
   return in_place(
       "fill_", *this, {}, [&](Tensor& s) { scalar_into(s, v, [](auto, auto y) { return y; }); },
-      [&](const Tensor& s) { return add(mul(s, 0.0), v); });
+      [&](const Tensor& s) {
+        Tensor out = full(s.shape(), v, s.dtype());
+        // recorded only when s requires grad (no other input): the old values get gradient 0
+        record("fill_", out, {s}, [](const Tensor& g, Node&) { return TensorList{zeros_like(g)}; });
+        return out;
+      });
 }
 Tensor& Tensor::zero_() { return fill_(0.0); }
 Tensor& Tensor::copy_(const Tensor& src) {
   check_defined("copy_", src);
-  const Tensor s = src.to(dtype());
-  return in_place(
-      "copy_", *this, {&s}, [&](Tensor& t) { binary_into(t, s, [](auto, auto y) { return y; }); },
-      [&](const Tensor& t) { return add(mul(t, 0.0), s); });
+  const Tensor c = src.to(dtype());
+  auto copy = [&](Tensor& t) { binary_into(t, c, [](auto, auto y) { return y; }); };
+  return in_place("copy_", *this, {&c}, copy, [&](const Tensor& t) {
+    Tensor out = zeros(t.shape(), t.dtype());
+    copy(out);
+    // grad [self shape] -> self: 0, src: summed over the dims src was broadcast along
+    record("copy_", out, {t, c}, [shape = c.shape()](const Tensor& g, Node& n) {
+      return TensorList{zeros_like(g), n.needs_grad(1) ? sum_to(g, shape) : Tensor()};
+    });
+    return out;
+  });
 }
 
 // ---- operators ----

@@ -148,6 +148,8 @@ Tensor reshape(const Tensor& a, Shape shape) {
          " elements)");
   auto impl = make_pooled<TensorImpl>(a.impl()->storage, std::move(shape), a.dtype());
   impl->is_view = true;
+  impl->view_rebases = rebase_count(*impl->storage);
+  impl->copy_of = a.impl()->copy_of;  // a view of a copy is no view of the original
   Tensor out(std::move(impl));
   if (needs_grad({&a}))
     record("reshape", out, {a},
@@ -234,6 +236,7 @@ Tensor permute(const Tensor& a, std::vector<int64_t> dims) {
     strides[i] = st[perm[i]];
   }
   Tensor out = strided_copy(a, 0, strides, shape);
+  out.impl()->copy_of = "permute";  // in-place ops on it fail (see in_place)
   if (needs_grad({&a}))
     record("permute", out, {a}, [inverse](const Tensor& g, Node&) {
       return TensorList{permute(g, std::vector<int64_t>(inverse.begin(), inverse.end()))};
@@ -248,7 +251,9 @@ Tensor transpose(const Tensor& a, int64_t dim0, int64_t dim1) {
   if (a.dim() == 0) return permute(a, dims);
   std::swap(dims[wrap_dim("transpose", dim0, a.dim(), a.shape())],
             dims[wrap_dim("transpose", dim1, a.dim(), a.shape())]);
-  return permute(a, dims);
+  Tensor out = permute(a, dims);
+  out.impl()->copy_of = "transpose";
+  return out;
 }
 
 Tensor expand(const Tensor& a, Shape shape) {
@@ -265,6 +270,7 @@ Tensor expand(const Tensor& a, Shape shape) {
   }
   if (!ok) fail("expand: tensor of shape ", a.shape(), " cannot be expanded to shape ", shape);
   Tensor out = strided_copy(a, 0, strides, shape);
+  out.impl()->copy_of = "expand";
   if (needs_grad({&a}))
     record("expand", out, {a},
            [in = a.shape()](const Tensor& g, Node&) { return TensorList{sum_to(g, in)}; });
@@ -350,6 +356,7 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t s
   const std::size_t offset = static_cast<std::size_t>(s) * strides[d];
   strides[d] *= static_cast<std::size_t>(step);
   Tensor out = strided_copy(a, offset, strides, shape);
+  out.impl()->copy_of = "slice";
   if (needs_grad({&a}))
     record("slice", out, {a}, [in = a.shape(), d, s, step](const Tensor& g, Node&) {
       return TensorList{
@@ -366,7 +373,9 @@ Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
   if (start < 0 || length < 0 || start + length > size)
     fail("narrow: start ", start, " and length ", length, " exceed dimension ", d, " of size ",
          size, " (shape ", a.shape(), ")");
-  return slice(a, dim, start, start + length);
+  Tensor out = slice(a, dim, start, start + length);
+  out.impl()->copy_of = "narrow";
+  return out;
 }
 
 Tensor select(const Tensor& a, int64_t dim, int64_t index) {
@@ -377,7 +386,9 @@ Tensor select(const Tensor& a, int64_t dim, int64_t index) {
     fail("select: index ", index, " is out of range for dimension ", d, " of size ", size,
          " (shape ", a.shape(), ")");
   if (index < 0) index += size;
-  return squeeze(slice(a, dim, index, index + 1), static_cast<int64_t>(d));
+  Tensor out = squeeze(slice(a, dim, index, index + 1), static_cast<int64_t>(d));
+  out.impl()->copy_of = "select";
+  return out;
 }
 
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
