@@ -159,4 +159,18 @@ Tensor operator/(const Tensor& a, double b);
 Tensor operator/(double a, const Tensor& b);
 Tensor operator-(const Tensor& a);
 
+// ---- functional index updates (ops/shape.cpp) ----
+// Out-of-place, differentiable forms of libtorch's in-place index updates: use these where
+// libtorch code would modify the result of transpose/select/slice/... in place.
+/// self with the rows at 1-D `index` along dim set to `value`; gradient 0 at those rows.
+Tensor index_fill(const Tensor& self, int64_t dim, const Tensor& index, double value);
+/// self with `value` where `mask` (0/1 values, broadcast to self's shape) is 1; gradient 0 there.
+Tensor masked_fill(const Tensor& self, const Tensor& mask, double value);
+/// self with the rows of `source` ([.., len(index), ..]) copied to the rows at `index` along dim.
+Tensor index_copy(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source);
+/// self[indices[0], indices[1], ...] = values (1-D indices, one per leading dim; values broadcast
+/// to [len, trailing dims...]); with accumulate, values are added and duplicates add up.
+Tensor index_put(const Tensor& self, const TensorList& indices, const Tensor& values,
+                 bool accumulate = false);
+
 }  // namespace xg

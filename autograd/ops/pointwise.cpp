@@ -595,16 +595,44 @@ void scalar_into(Tensor& self, double v, F f) {
 }
 }  // namespace
 
-Tensor& Tensor::add_(const Tensor& o, double alpha) {
+namespace {
+Tensor& add_in_place(const char* op, Tensor& self, const Tensor& o, double alpha) {
   return in_place(
-      "add_", *this, {&o},
+      op, self, {&o},
       [&](Tensor& s) {
         binary_into(s, o,
                     [alpha](auto x, auto y) { return x + static_cast<decltype(x)>(alpha) * y; });
       },
       [&](const Tensor& s) { return add(s, alpha == 1.0 ? o : mul(o, alpha)); });
 }
-Tensor& Tensor::sub_(const Tensor& o, double alpha) { return add_(o, -alpha); }
+Tensor& add_in_place(const char* op, Tensor& self, double v) {
+  return in_place(
+      op, self, {}, [&](Tensor& s) { scalar_into(s, v, [](auto x, auto y) { return x + y; }); },
+      [&](const Tensor& s) { return add(s, v); });
+}
+Tensor& mul_in_place(const char* op, Tensor& self, double v) {
+  return in_place(
+      op, self, {}, [&](Tensor& s) { scalar_into(s, v, [](auto x, auto y) { return x * y; }); },
+      [&](const Tensor& s) { return mul(s, v); });
+}
+Tensor& fill_in_place(const char* op, Tensor& self, double v) {
+  return in_place(
+      op, self, {}, [&](Tensor& s) { scalar_into(s, v, [](auto, auto y) { return y; }); },
+      [&](const Tensor& s) {
+        Tensor out = full(s.shape(), v, s.dtype());
+        // recorded only when s requires grad (no other input): the old values get gradient 0
+        record(op, out, {s}, [](const Tensor& g, Node&) { return TensorList{zeros_like(g)}; });
+        return out;
+      });
+}
+}  // namespace
+
+Tensor& Tensor::add_(const Tensor& o, double alpha) {
+  return add_in_place("add_", *this, o, alpha);
+}
+Tensor& Tensor::sub_(const Tensor& o, double alpha) {
+  return add_in_place("sub_", *this, o, -alpha);
+}
 Tensor& Tensor::mul_(const Tensor& o) {
   return in_place(
       "mul_", *this, {&o},
@@ -617,31 +645,12 @@ Tensor& Tensor::div_(const Tensor& o) {
       [&](Tensor& s) { binary_into(s, o, [](auto x, auto y) { return x / y; }); },
       [&](const Tensor& s) { return div(s.clone(), o); });  // div saves self
 }
-Tensor& Tensor::add_(double v) {
-  return in_place(
-      "add_", *this, {},
-      [&](Tensor& s) { scalar_into(s, v, [](auto x, auto y) { return x + y; }); },
-      [&](const Tensor& s) { return add(s, v); });
-}
-Tensor& Tensor::sub_(double v) { return add_(-v); }
-Tensor& Tensor::mul_(double v) {
-  return in_place(
-      "mul_", *this, {},
-      [&](Tensor& s) { scalar_into(s, v, [](auto x, auto y) { return x * y; }); },
-      [&](const Tensor& s) { return mul(s, v); });
-}
-Tensor& Tensor::div_(double v) { return mul_(1.0 / v); }  // as a / v (operator/)
-Tensor& Tensor::fill_(double v) {
-  return in_place(
-      "fill_", *this, {}, [&](Tensor& s) { scalar_into(s, v, [](auto, auto y) { return y; }); },
-      [&](const Tensor& s) {
-        Tensor out = full(s.shape(), v, s.dtype());
-        // recorded only when s requires grad (no other input): the old values get gradient 0
-        record("fill_", out, {s}, [](const Tensor& g, Node&) { return TensorList{zeros_like(g)}; });
-        return out;
-      });
-}
-Tensor& Tensor::zero_() { return fill_(0.0); }
+Tensor& Tensor::add_(double v) { return add_in_place("add_", *this, v); }
+Tensor& Tensor::sub_(double v) { return add_in_place("sub_", *this, -v); }
+Tensor& Tensor::mul_(double v) { return mul_in_place("mul_", *this, v); }
+Tensor& Tensor::div_(double v) { return mul_in_place("div_", *this, 1.0 / v); }  // as a / v
+Tensor& Tensor::fill_(double v) { return fill_in_place("fill_", *this, v); }
+Tensor& Tensor::zero_() { return fill_in_place("zero_", *this, 0.0); }
 Tensor& Tensor::copy_(const Tensor& src) {
   check_defined("copy_", src);
   const Tensor c = src.to(dtype());

@@ -490,4 +490,179 @@ Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const T
   return out;
 }
 
+// ---- functional index updates (out-of-place forms of libtorch's in-place index ops) ----
+namespace {
+/// self's layout around dim d: `outer` blocks of `rows` rows of `inner` contiguous elements.
+struct Rows {
+  std::size_t outer, rows, inner;
+  Rows(const Tensor& self, std::size_t d)
+      : rows(self.dim() ? self.shape()[d] : 1),
+        inner(self.dim() ? contiguous_strides(self.shape())[d] : 1) {
+    outer = self.numel() / std::max<std::size_t>(1, rows * inner);
+  }
+};
+
+/// The values of a 1-D (or 0-d) index into dim d of self, checked against its size.
+std::vector<std::size_t> row_indices(const char* op, const Tensor& self, std::size_t d,
+                                     const Tensor& index) {
+  check_defined(op, index);
+  if (index.dim() > 1)
+    fail(op, ": index must be 1-D, got shape ", index.shape(), " (self ", self.shape(), ")");
+  return indices(op, index, d, self.dim() ? self.shape()[d] : 1);
+}
+}  // namespace
+
+Tensor index_fill(const Tensor& self, int64_t dim, const Tensor& index, double value) {
+  check_defined("index_fill", self);
+  const std::size_t d = wrap_dim("index_fill", dim, self.dim(), self.shape());
+  const auto idx = row_indices("index_fill", self, d, index);
+  Tensor out = self.detach().clone();
+  const Rows l(self, d);
+  dispatch(self.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* o = out.impl()->data<T>();
+    for (std::size_t i = 0; i < l.outer; ++i)
+      for (std::size_t r : idx) std::fill_n(o + (i * l.rows + r) * l.inner, l.inner, T(value));
+  });
+  if (needs_grad({&self}))
+    record("index_fill", out, {self},
+           [d, index = SavedTensor(index.detach())](const Tensor& g, Node& n) {
+             // grad [self shape] -> self, zero at the filled rows
+             return TensorList{index_fill(g, static_cast<int64_t>(d), index.unpack(n), 0.0)};
+           });
+  return out;
+}
+
+Tensor masked_fill(const Tensor& self, const Tensor& mask, double value) {
+  check_defined("masked_fill", self);
+  check_defined("masked_fill", mask);
+  if (broadcast_shapes("masked_fill", mask.shape(), self.shape()) != self.shape())
+    fail("masked_fill: mask of shape ", mask.shape(), " cannot be broadcast to self of shape ",
+         self.shape());
+  const Tensor m = mask.detach();
+  const std::vector<double> on =
+      (m.shape() == self.shape() ? m : expand(m, self.shape())).to_vector<double>();
+  for (double v : on)
+    if (v != 0 && v != 1)
+      fail("masked_fill: mask of shape ", mask.shape(), " must hold only 0 and 1, got ", v);
+  Tensor out = self.detach().clone();
+  dispatch(self.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* o = out.impl()->data<T>();
+    for (std::size_t i = 0; i < on.size(); ++i)
+      if (on[i] != 0) o[i] = T(value);
+  });
+  if (needs_grad({&self}))
+    record("masked_fill", out, {self}, [mask = SavedTensor(m)](const Tensor& g, Node& n) {
+      return TensorList{masked_fill(g, mask.unpack(n), 0.0)};  // grad [self shape], 0 where masked
+    });
+  return out;
+}
+
+Tensor index_copy(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& source) {
+  check_defined("index_copy", self);
+  check_defined("index_copy", source);
+  check_same_dtype("index_copy", self, source);
+  const std::size_t d = wrap_dim("index_copy", dim, self.dim(), self.shape());
+  const auto idx = row_indices("index_copy", self, d, index);
+  Shape want = self.shape();
+  if (self.dim()) want[d] = idx.size();
+  if (source.shape() != want)
+    fail("index_copy: source of shape ", source.shape(), " does not match ", want, " (self ",
+         self.shape(), ", ", idx.size(), " indices along dimension ", d, ")");
+  Tensor out = self.detach().clone();
+  const Rows l(self, d);
+  dispatch(self.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* s = source.impl()->data<T>();
+    T* o = out.impl()->data<T>();
+    for (std::size_t i = 0; i < l.outer; ++i)
+      for (std::size_t k = 0; k < idx.size(); ++k)
+        std::copy_n(s + (i * idx.size() + k) * l.inner, l.inner,
+                    o + (i * l.rows + idx[k]) * l.inner);
+  });
+  if (needs_grad({&self, &source}))
+    record("index_copy", out, {self, source},
+           [d, index = SavedTensor(index.detach())](const Tensor& g, Node& n) {
+             const auto dd = static_cast<int64_t>(d);
+             const Tensor i = index.unpack(n);
+             // grad [self shape] -> self: 0 at the copied rows; source: those rows of grad
+             return TensorList{n.needs_grad(0) ? index_fill(g, dd, i, 0.0) : Tensor(),
+                               n.needs_grad(1) ? index_select(g, dd, i) : Tensor()};
+           });
+  return out;
+}
+
+Tensor index_put(const Tensor& self, const TensorList& indices_list, const Tensor& values,
+                 bool accumulate) {
+  const char* op = "index_put";
+  check_defined(op, self);
+  check_defined(op, values);
+  check_same_dtype(op, self, values);
+  const std::size_t k = indices_list.size();
+  if (k == 0 || k > self.dim())
+    fail(op, ": ", k, " index tensors for a tensor of shape ", self.shape(), " (expected 1 to ",
+         self.dim(), ")");
+  // Linear index of each indexed position into self viewed as [L, trailing dims...].
+  std::size_t n = 1;
+  for (const Tensor& t : indices_list) {
+    check_defined(op, t);
+    if (t.dim() > 1) fail(op, ": index tensors must be 1-D, got shape ", t.shape());
+    if (t.numel() != 1 && n != 1 && t.numel() != n)
+      fail(op, ": index tensors of lengths ", n, " and ", t.numel(), " cannot be broadcast");
+    if (t.numel() != 1) n = t.numel();
+  }
+  std::vector<double> lin(n, 0.0);
+  std::size_t lead = 1;
+  for (std::size_t j = 0; j < k; ++j) lead *= self.shape()[j];
+  for (std::size_t j = 0, stride = lead; j < k; ++j) {
+    stride /= self.shape()[j];
+    const auto idx = indices(op, indices_list[j], j, self.shape()[j]);
+    for (std::size_t p = 0; p < n; ++p)
+      lin[p] += static_cast<double>(idx[idx.size() == 1 ? 0 : p] * stride);
+  }
+  Shape flat{lead}, indexed{n};
+  flat.insert(flat.end(), self.shape().begin() + static_cast<std::ptrdiff_t>(k),
+              self.shape().end());
+  indexed.insert(indexed.end(), flat.begin() + 1, flat.end());
+  const std::size_t inner = shape_numel(indexed) / std::max<std::size_t>(1, n);
+  const Tensor v = values.detach();
+  bool fits = v.dim() <= indexed.size();
+  for (std::size_t d = 0; fits && d < v.dim(); ++d) {
+    const std::size_t have = v.shape()[v.dim() - 1 - d], want = indexed[indexed.size() - 1 - d];
+    fits = have == want || have == 1;
+  }
+  if (!fits)
+    fail(op, ": values of shape ", v.shape(), " cannot be broadcast to the indexed shape ", indexed,
+         " (self ", self.shape(), ", ", n, " indices)");
+  const Tensor vals = v.shape() == indexed ? v : expand(v, indexed);
+  Tensor out = self.detach().clone();
+  dispatch(self.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* s = vals.impl()->data<T>();
+    T* o = out.impl()->data<T>();
+    for (std::size_t p = 0; p < n; ++p) {
+      T* row = o + static_cast<std::size_t>(lin[p]) * inner;
+      const T* src = s + p * inner;
+      if (accumulate)
+        for (std::size_t j = 0; j < inner; ++j) row[j] += src[j];
+      else
+        std::copy_n(src, inner, row);
+    }
+  });
+  if (needs_grad({&self, &values}))
+    record(op, out, {self, values},
+           [lin = tensor(lin, {n}, Dtype::float64), flat, in = self.shape(), vs = values.shape(),
+            accumulate](const Tensor& g, Node& node) {
+             // grad [self shape] viewed as [L, trailing...]: self gets it with the written
+             // positions zeroed (kept when accumulating); values get those positions' rows.
+             const Tensor gf = reshape(g, flat);
+             Tensor gs;
+             if (node.needs_grad(0)) gs = accumulate ? g : reshape(index_fill(gf, 0, lin, 0.0), in);
+             Tensor gv = node.needs_grad(1) ? sum_to(index_select(gf, 0, lin), vs) : Tensor();
+             return TensorList{gs, gv};
+           });
+  return out;
+}
+
 }  // namespace xg

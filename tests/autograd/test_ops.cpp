@@ -184,6 +184,36 @@ std::vector<Case> cases() {
        [](auto x) {
          return index_add(x[0], 0, idx({1, 1}, {2}), x[1]);
        }},
+      {"index_fill/dim 1",
+       {{3, 4}},
+       [](auto x) {
+         return index_fill(x[0], 1, idx({3, 0}, {2}), 2.5);
+       }},
+      {"masked_fill/broadcast mask",
+       {{3, 4}},
+       [](auto x) {
+         return masked_fill(x[0], idx({1, 0, 0, 1}, {4}), -1.0);
+       }},
+      {"index_copy/dim 1",
+       {{3, 4}, {3, 2}},
+       [](auto x) {
+         return index_copy(x[0], 1, idx({2, 0}, {2}), x[1]);
+       }},
+      {"index_put/broadcast values",
+       {{3, 4}, {4}},
+       [](auto x) {
+         return index_put(x[0], {idx({2, 0}, {2})}, x[1]);
+       }},
+      {"index_put/two indices",
+       {{3, 4, 2}, {3, 1}},
+       [](auto x) {
+         return index_put(x[0], {idx({2, 0, 1}, {3}), idx({3, 3, 0}, {3})}, x[1]);
+       }},
+      {"index_put/accumulate duplicates",
+       {{3, 4}, {3}},
+       [](auto x) {
+         return index_put(x[0], {idx({1, 1, 2}, {3}), idx({0, 0, 3}, {3})}, x[1], true);
+       }},
       {"clone", {{2, 3}}, [](auto x) { return x[0].clone(); }},
       {"dropout/seeded",
        {{4, 5}},
@@ -214,6 +244,20 @@ std::vector<Case> cases() {
          return y;
        },
        pos},
+      {"fill_/in place",
+       {{3, 4}},
+       [](auto x) {
+         Tensor y = sin(x[0]);  // saves its input, not y
+         y.fill_(2.0);
+         return y * x[0];
+       }},
+      {"copy_/in place broadcast",
+       {{3, 4}, {4}},
+       [](auto x) {
+         Tensor y = x[0] * 2.0;
+         y.copy_(x[1]);
+         return y;
+       }},
       // not differentiable twice: checked once here, and the error for twice in test_engine
       {"conv2d/stride 2 padding 1 dilation 2",
        {{2, 2, 6, 5}, {3, 2, 3, 2}, {3}},
