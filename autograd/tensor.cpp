@@ -191,6 +191,7 @@ Tensor& Tensor::set_name(std::string n) {
 }
 
 void Tensor::backward(const Tensor& g, std::optional<bool> retain_graph, bool create_graph) const {
+  if (impl_) check_view_current(*this);
   xg::backward({*this}, g.defined() ? TensorList{g} : TensorList{}, retain_graph, create_graph);
 }
 

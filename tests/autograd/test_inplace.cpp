@@ -151,6 +151,10 @@ TEST_CASE("a view used after its base was modified in place fails naming the op 
                  "mul_: an in-place operation modified a tensor of shape [2] that has views "
                  "([2, 1] made by reshape)"));
   CHECK(contains(msg, "clone()"));
+  CHECK(contains(error_of([&] {
+                   v.backward(ones({2, 1}, Dtype::float64));
+                 }),
+                 "mul_: an in-place operation modified a tensor of shape [2]"));
   CHECK_FALSE(x.grad().defined());
 
   // the view made after the in-place op is right
