@@ -61,6 +61,7 @@ struct TensorImpl {
   // it fails (its grad_fn describes the old values). A copy made by an op that libtorch returns
   // as a view (transpose, select, ...) names that op here, and in-place ops on it fail.
   uint32_t view_rebases = 0;
+  bool view_without_grad = false;  // a view of a tensor requiring grad, made in no-grad mode
   const char* copy_of = nullptr;
   std::shared_ptr<Node> grad_fn;
   std::unique_ptr<AutogradMeta> meta;

@@ -526,6 +526,7 @@ Tensor Tensor::to(Dtype d) const {
 //    modified in place: libtorch would change the original, xgrad would not;
 //  - a view (reshape and friends) of a tensor autograd records cannot be modified in place while
 //    grad mode records it: the base's history would not see the change;
+//    a view made in no-grad mode of a tensor that requires grad neither, with grad mode on;
 //  - modifying a tensor in place while recording bumps its storage's rebase count; a view made
 //    before still has the old grad_fn, and using it in a recorded op fails (check_view_current,
 //    detail/impl.hpp). Updates without recording (optimizers under NoGradGuard, detach()es
@@ -544,6 +545,11 @@ Tensor& in_place(const char* op, Tensor& self, std::initializer_list<const Tenso
     fail(op, ": this tensor is a copy made by ", s.copy_of,
          ", not a view; an in-place change would not reach the original (use clone() to modify a "
          "copy on purpose, or index_put/index_fill/masked_fill)");
+  if (s.view_without_grad && is_grad_enabled())
+    fail(op, ": this tensor of shape ", s.shape,
+         " is a view of a tensor that requires grad, made in no-grad mode; modifying it in place "
+         "with grad mode on would not reach that tensor's history (modify it under NoGradGuard, "
+         "or clone() it first)");
   bool record = is_grad_enabled() && s.requires_grad;
   for (const Tensor* o : others) {
     check_defined(op, *o);

@@ -150,6 +150,8 @@ Tensor reshape(const Tensor& a, Shape shape) {
   impl->is_view = true;
   impl->view_rebases = rebase_count(*impl->storage);
   impl->copy_of = a.impl()->copy_of;  // a view of a copy is no view of the original
+  impl->view_without_grad =
+      a.impl()->view_without_grad || (a.requires_grad() && !is_grad_enabled());
   Tensor out(std::move(impl));
   if (needs_grad({&a}))
     record("reshape", out, {a},

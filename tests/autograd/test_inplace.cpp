@@ -181,6 +181,19 @@ TEST_CASE("an in-place op recorded on a view of a tensor in the graph fails") {
   Tensor u = unsqueeze(zeros({2}, Dtype::float64), 0);
   CHECK(contains(error_of([&] { u.add_(x); }), "add_: this tensor of shape [1, 2] is a view"));
   CHECK(vec(y) == std::vector<double>{2.0, 4.0});  // nothing was written
+
+  Tensor nv;
+  {
+    NoGradGuard no_grad;
+    nv = y.view({2, 1});  // records nothing: it does not require grad
+    nv.mul_(1.0);         // allowed in no-grad mode, as PyTorch
+  }
+  CHECK_FALSE(nv.requires_grad());
+  CHECK(contains(error_of([&] { nv.mul_(3.0); }),
+                 "mul_: this tensor of shape [2, 1] is a view of a tensor that requires grad, "
+                 "made in no-grad mode"));
+  CHECK(contains(error_of([&] { nv.unsqueeze(0).zero_(); }), "zero_: this tensor of shape"));
+  CHECK(vec(y) == std::vector<double>{2.0, 4.0});
 }
 
 TEST_CASE("optimizer-style updates of leaves and detached tensors keep views usable") {
