@@ -524,9 +524,9 @@ Tensor Tensor::to(Dtype d) const {
 // replays views on the new history; xgrad refuses instead, so no gradient is ever silently wrong:
 //  - a copy made by transpose/permute/select/slice/narrow/expand (TensorImpl::copy_of) cannot be
 //    modified in place: libtorch would change the original, xgrad would not;
-//  - a view (reshape and friends) of a tensor autograd records cannot be modified in place while
-//    grad mode records it: the base's history would not see the change;
-//    a view made in no-grad mode of a tensor that requires grad neither, with grad mode on;
+//  - a view (reshape and friends) cannot be modified in place while grad mode records it, nor,
+//    with grad mode on, a view made in no-grad mode of a tensor that requires grad (as PyTorch):
+//    the base's history would not see the change;
 //  - modifying a tensor in place while recording bumps its storage's rebase count; a view made
 //    before still has the old grad_fn, and using it in a recorded op fails (check_view_current,
 //    detail/impl.hpp). Updates without recording (optimizers under NoGradGuard, detach()es
