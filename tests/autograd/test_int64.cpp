@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "autograd/autograd.hpp"
+#include "optim/optim.hpp"
 #include "tests/test_util.hpp"
 
 using namespace xg;
@@ -442,10 +443,24 @@ TEST_CASE("comparisons and sum on int64: the accuracy idiom") {
   CHECK(sum(zeros({0}, Dtype::int64)).item<int64_t>() == 0);
   CHECK(a.sum().item<int64_t>() == 6);
 
+  // an int64 condition selects like a float one
+  CHECK(where(longs({1, 0, 2}), tensor({1, 2, 3}), tensor({-1, -2, -3})).to_vector<double>() ==
+        V{1, -2, 3});
+
   Tensor logits = tensor({0.1, 2.0, -1.0, 3.0, 0.5, 0.2, 0.0, 0.0, 1.0, 0.3, 0.9, 0.2}, {4, 3});
   Tensor labels = longs({1, 0, 2, 2});
   Tensor correct = (eq(argmax(logits, 1), labels)).sum();
   CHECK(correct.dtype() == Dtype::int64);
   CHECK(correct.item<int64_t>() == 3);
   CHECK(doctest::Approx((correct.to(Dtype::float32) / 4.0).item<double>()) == 0.75);
+}
+
+TEST_CASE("int64: an optimizer refuses int64 parameters") {
+  Tensor w = zeros({2}).requires_grad_();
+  Tensor labels = longs({1, 2});
+  CHECK(error_of([&] {
+          optim::SGD({w, labels}, optim::SGDOptions(0.1));
+        }) ==
+        "SGD: can't optimize an int64 tensor (parameter 1 of group 0); only floating point "
+        "tensors have gradients");
 }
