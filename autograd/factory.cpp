@@ -17,14 +17,23 @@ std::mt19937_64& generator() {
 
 namespace {
 
+/// v in dtype T; int64 truncates toward zero and rejects nan, inf and out-of-range values.
+template <typename T>
+T convert(const char* op, double v) {
+  if constexpr (std::is_same_v<T, int64_t>)
+    return checked_int64(op, v);
+  else
+    return static_cast<T>(v);
+}
+
 // Fills a new tensor with f(k) for k = 0..numel-1.
 template <typename F>
-Tensor generate(const Shape& shape, Dtype dtype, F f) {
+Tensor generate(const Shape& shape, Dtype dtype, F f, const char* op = "tensor") {
   Tensor t = empty(shape, dtype);
-  dispatch(dtype, [&](auto tag) {
+  dispatch_all(dtype, [&](auto tag) {
     using T = decltype(tag);
     T* p = t.data_ptr<T>();
-    for (std::size_t k = 0; k < t.numel(); ++k) p[k] = static_cast<T>(f(k));
+    for (std::size_t k = 0; k < t.numel(); ++k) p[k] = convert<T>(op, f(k));
   });
   return t;
 }
@@ -49,9 +58,9 @@ Tensor scalar_tensor(double value, Dtype dtype) { return full({}, value, dtype);
 
 Tensor full(const Shape& shape, double value, Dtype dtype) {
   Tensor t = empty(shape, dtype);
-  dispatch(dtype, [&](auto tag) {
+  dispatch_all(dtype, [&](auto tag) {
     using T = decltype(tag);
-    std::fill_n(t.data_ptr<T>(), t.numel(), static_cast<T>(value));
+    std::fill_n(t.data_ptr<T>(), t.numel(), convert<T>("full", value));
   });
   return t;
 }
@@ -83,11 +92,13 @@ Tensor eye(std::size_t n, Dtype dtype) {
 void manual_seed(uint64_t seed) { generator().seed(seed); }
 
 Tensor randn(const Shape& shape, Dtype dtype) {
+  check_floating("randn", dtype);
   std::normal_distribution<double> dist(0.0, 1.0);
   return generate(shape, dtype, [&](std::size_t) { return dist(generator()); });
 }
 
 Tensor rand(const Shape& shape, Dtype dtype) {
+  check_floating("rand", dtype);
   std::uniform_real_distribution<double> dist(0.0, 1.0);
   return generate(shape, dtype, [&](std::size_t) {
     double v = dist(generator());
@@ -98,6 +109,12 @@ Tensor rand(const Shape& shape, Dtype dtype) {
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype) {
   if (high <= low) fail("randint: empty range [", low, ", ", high, ")");
   std::uniform_int_distribution<int64_t> dist(low, high - 1);
+  if (dtype == Dtype::int64) {  // exact, even past 2^53
+    Tensor t = empty(shape, dtype);
+    int64_t* p = t.data_ptr<int64_t>();
+    for (std::size_t k = 0; k < t.numel(); ++k) p[k] = dist(generator());
+    return t;
+  }
   return generate(shape, dtype,
                   [&](std::size_t) { return static_cast<double>(dist(generator())); });
 }

@@ -7,7 +7,8 @@
 
 namespace xg {
 
-/// A tensor holding `values` (row-major) with `shape`; throws if the counts differ.
+/// A tensor holding `values` (row-major) with `shape`; throws if the counts differ. For int64,
+/// values are truncated toward zero (exact up to 2^53).
 Tensor tensor(const std::vector<double>& values, const Shape& shape, Dtype dtype = Dtype::float32);
 /// A 1-D float32 tensor holding `values` (use the overload with a shape for float64).
 Tensor tensor(const std::vector<double>& values);
@@ -31,11 +32,11 @@ Tensor eye(std::size_t n, Dtype dtype = Dtype::float32);
 
 /// Seeds the global generator used by randn/rand/randint/dropout and nn init.
 void manual_seed(uint64_t seed);
-/// Standard normal samples.
+/// Standard normal samples (float32 or float64).
 Tensor randn(const Shape& shape, Dtype dtype = Dtype::float32);
-/// Uniform samples in [0, 1).
+/// Uniform samples in [0, 1) (float32 or float64).
 Tensor rand(const Shape& shape, Dtype dtype = Dtype::float32);
-/// Uniform integers in [low, high), stored as floating point values.
+/// Uniform integers in [low, high), in any dtype (int64 for labels and indices).
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype = Dtype::float32);
 /// A random permutation of 0..n-1 from the global generator.
 std::vector<std::size_t> randperm(std::size_t n);

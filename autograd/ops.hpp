@@ -1,9 +1,13 @@
 #pragma once
 // Every differentiable op. Binary ops broadcast like NumPy; both operands must share a dtype.
 // Dimensions are int64_t and may be negative (counted from the end).
-// Index tensors (index_select, gather, one_hot, targets) hold integral values in a float tensor.
+// Index tensors (index_select, gather, scatter_add, index_add, one_hot, targets) are int64, or
+// float tensors holding whole numbers. int64 tensors never require grad; ops that need floating
+// point (exp, matmul, softmax, ...) reject them naming the op; shape ops, indexing, comparisons
+// and sum (exact, int64 result) accept them; mean does not (as PyTorch).
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "autograd/tensor.hpp"
@@ -39,7 +43,7 @@ Tensor minimum(const Tensor& a, const Tensor& b);
 /// cond != 0 ? a : b, broadcast over all three.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 
-// ---- comparisons: 1/0 in the dtype of a, never require grad ----
+// ---- comparisons: 1/0 in the dtype of a (int64 for int64 inputs), never require grad ----
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
 Tensor gt(const Tensor& a, const Tensor& b);
@@ -74,10 +78,20 @@ Tensor max(const Tensor& a);
 Tensor max(const Tensor& a, int64_t dim, bool keepdim = false);
 Tensor min(const Tensor& a);
 Tensor min(const Tensor& a, int64_t dim, bool keepdim = false);
-/// Index of the largest element (flattened), as a 0-d tensor.
+/// Index (int64) of the largest element of the flattened tensor, as a 0-d tensor; NaN counts as
+/// the largest, the first wins on ties.
 Tensor argmax(const Tensor& a);
-/// Index of the largest element along dim (the first on ties).
+/// Index (int64) of the largest element along dim (the first on ties; NaN counts as largest).
 Tensor argmax(const Tensor& a, int64_t dim, bool keepdim = false);
+/// Index (int64) of the smallest element of the flattened tensor, as a 0-d tensor.
+Tensor argmin(const Tensor& a);
+/// Index (int64) of the smallest element along dim (the first on ties; NaN counts as smallest).
+Tensor argmin(const Tensor& a, int64_t dim, bool keepdim = false);
+/// {values, indices} of the largest elements along dim (torch.max(a, dim)): indices int64 as
+/// argmax; the values' gradient flows to the element at the index.
+std::pair<Tensor, Tensor> max_with_indices(const Tensor& a, int64_t dim, bool keepdim = false);
+/// {values, indices} of the smallest elements along dim (torch.min(a, dim)).
+std::pair<Tensor, Tensor> min_with_indices(const Tensor& a, int64_t dim, bool keepdim = false);
 /// log(sum(exp(a))) along dims, computed stably.
 Tensor logsumexp(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false);
 Tensor softmax(const Tensor& a, int64_t dim);
@@ -141,7 +155,8 @@ Tensor avg_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
 // ---- misc (ops/misc.cpp) ----
 /// Zeroes elements with probability p and scales the rest by 1/(1-p) when training.
 Tensor dropout(const Tensor& a, double p, bool training);
-/// indices [*] holding 0..num_classes-1 -> [*, num_classes] of 0/1 in dtype.
+/// indices [*] (int64, or whole-number floats) holding 0..num_classes-1 -> [*, num_classes] of
+/// 0/1 in dtype.
 Tensor one_hot(const Tensor& indices, std::size_t num_classes, Dtype dtype = Dtype::float32);
 
 // ---- operators ----

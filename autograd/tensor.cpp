@@ -14,8 +14,18 @@
 namespace xg {
 
 // ---- dtype and shape helpers ----
-const char* dtype_name(Dtype d) { return d == Dtype::float64 ? "float64" : "float32"; }
-std::size_t element_size(Dtype d) { return d == Dtype::float64 ? 8 : 4; }
+const char* dtype_name(Dtype d) {
+  switch (d) {
+    case Dtype::float32:
+      return "float32";
+    case Dtype::float64:
+      return "float64";
+    case Dtype::int64:
+      return "int64";
+  }
+  return "unknown";
+}
+std::size_t element_size(Dtype d) { return d == Dtype::float32 ? 4 : 8; }
 
 std::string shape_str(const Shape& s) {
   std::string out = "[";
@@ -37,6 +47,25 @@ void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype())
     fail(op, ": dtype mismatch (", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()),
          "); convert one with .to()");
+}
+
+void check_floating(const char* op, Dtype d) {
+  if (d != Dtype::float32 && d != Dtype::float64)
+    fail(op, ": expected a floating point tensor (float32 or float64), got ", dtype_name(d));
+}
+void check_floating(const char* op, const Tensor& t) {
+  check_defined(op, t);
+  check_floating(op, t.dtype());
+}
+[[noreturn]] void fail_not_floating(Dtype d) {
+  fail("expected a floating point tensor (float32 or float64), got ", dtype_name(d));
+}
+
+int64_t checked_int64(const char* op, double v) {
+  // [-2^63, 2^63): both bounds are exact doubles.
+  if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0))
+    fail(op, ": value ", v, " cannot be represented as int64");
+  return static_cast<int64_t>(v);
 }
 
 std::size_t wrap_dim(const char* op, int64_t dim, std::size_t ndim, const Shape& shape) {
@@ -107,18 +136,21 @@ std::size_t Tensor::size(int64_t d) const { return shape()[wrap_dim("size", d, d
 template <typename T>
 T* Tensor::data_ptr() const {
   TensorImpl& i = checked(impl_, "data_ptr");
-  const Dtype want = std::is_same_v<T, double> ? Dtype::float64 : Dtype::float32;
+  const Dtype want = std::is_same_v<T, double>    ? Dtype::float64
+                     : std::is_same_v<T, int64_t> ? Dtype::int64
+                                                  : Dtype::float32;
   if (i.dtype != want)
     fail("data_ptr: tensor has dtype ", dtype_name(i.dtype), ", asked for ", dtype_name(want));
   return i.data<T>();
 }
 template float* Tensor::data_ptr<float>() const;
 template double* Tensor::data_ptr<double>() const;
+template int64_t* Tensor::data_ptr<int64_t>() const;
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
   TensorImpl& i = checked(impl_, "to_vector");
-  return dispatch(i.dtype, [&](auto tag) {
+  return dispatch_all(i.dtype, [&](auto tag) {
     using S = decltype(tag);
     const S* p = i.data<S>();
     std::vector<T> out(i.numel);
@@ -137,7 +169,8 @@ T Tensor::item() const {
   TensorImpl& i = checked(impl_, "item");
   if (i.numel != 1)
     fail("item: only a one-element tensor can be converted to a scalar, got shape ", i.shape);
-  return dispatch(i.dtype, [&](auto tag) { return static_cast<T>(i.data<decltype(tag)>()[0]); });
+  return dispatch_all(i.dtype,
+                      [&](auto tag) { return static_cast<T>(i.data<decltype(tag)>()[0]); });
 }
 template float Tensor::item<float>() const;
 template double Tensor::item<double>() const;
@@ -156,6 +189,8 @@ bool Tensor::requires_grad() const { return checked(impl_, "requires_grad").requ
 
 Tensor& Tensor::requires_grad_(bool on) {
   TensorImpl& i = checked(impl_, "requires_grad_");
+  if (on && i.dtype == Dtype::int64)
+    fail("requires_grad_: only floating point tensors can require gradients, got int64");
   if (i.grad_fn && !on)
     fail("requires_grad_: can only change requires_grad of leaf tensors; this one was made by ",
          i.grad_fn->name(), " (use detach())");
@@ -262,32 +297,55 @@ Tensor Tensor::narrow(int64_t d, int64_t s, int64_t l) const { return xg::narrow
 Tensor Tensor::softmax(int64_t d) const { return xg::softmax(*this, d); }
 Tensor Tensor::log_softmax(int64_t d) const { return xg::log_softmax(*this, d); }
 Tensor Tensor::argmax(int64_t d, bool k) const { return xg::argmax(*this, d, k); }
+Tensor Tensor::argmin(int64_t d, bool k) const { return xg::argmin(*this, d, k); }
 
 // ---- printing ----
 namespace {
+/// A float as PyTorch prints it: fixed or scientific with 4 decimals, nan, inf.
+std::string format_float(double x, bool sci) {
+  std::ostringstream s;
+  if (std::isnan(x))
+    s << "nan";
+  else if (std::isinf(x))
+    s << (x > 0 ? "inf" : "-inf");
+  else
+    s << (sci ? std::scientific : std::fixed) << std::setprecision(4) << x;
+  return s.str();
+}
+
+/// The elements formatted as PyTorch does: integers as they are, floats with 4 decimals.
+std::vector<std::string> format_elements(const Tensor& t) {
+  std::vector<std::string> out;
+  out.reserve(t.numel());
+  if (t.dtype() == Dtype::int64) {
+    const int64_t* p = t.data_ptr<int64_t>();
+    for (std::size_t k = 0; k < t.numel(); ++k) out.push_back(std::to_string(p[k]));
+    return out;
+  }
+  const std::vector<double> v = t.to_vector<double>();
+  double maxabs = 0, minabs = INFINITY;
+  for (double x : v)
+    if (std::isfinite(x) && x != 0) {
+      maxabs = std::max(maxabs, std::fabs(x));
+      minabs = std::min(minabs, std::fabs(x));
+    }
+  const bool sci = maxabs >= 1e8 || (minabs < 1e-4 && maxabs > 0);
+  for (double x : v) out.push_back(format_float(x, sci));
+  return out;
+}
+
 struct Printer {
   std::ostream& os;
-  const std::vector<double>& v;
+  const std::vector<std::string>& v;
   const Shape& shape;
-  bool sci;
-  int width;
+  std::size_t width;
   bool summarize;
 
-  std::string fmt(double x) const {
-    std::ostringstream s;
-    if (std::isnan(x))
-      s << "nan";
-    else if (std::isinf(x))
-      s << (x > 0 ? "inf" : "-inf");
-    else
-      s << (sci ? std::scientific : std::fixed) << std::setprecision(4) << x;
-    return s.str();
-  }
   // Prints dims [d, ...) of the block starting at flat offset `off`; `indent` columns deep.
   void print(std::size_t d, std::size_t off, std::size_t indent) const {
     if (d == shape.size()) {
-      std::string s = fmt(v[off]);
-      os << std::string(width > static_cast<int>(s.size()) ? width - s.size() : 0, ' ') << s;
+      const std::string& s = v[off];
+      os << std::string(width > s.size() ? width - s.size() : 0, ' ') << s;
       return;
     }
     std::size_t stride = 1;
@@ -316,23 +374,18 @@ struct Printer {
 
 std::string Tensor::to_string() const {
   if (!impl_) return "tensor(undefined)";
-  std::vector<double> v = to_vector<double>();
-  double maxabs = 0, minabs = INFINITY;
-  for (double x : v)
-    if (std::isfinite(x) && x != 0) {
-      maxabs = std::max(maxabs, std::fabs(x));
-      minabs = std::min(minabs, std::fabs(x));
-    }
-  const bool sci = maxabs >= 1e8 || (minabs < 1e-4 && maxabs > 0);
+  const std::vector<std::string> v = format_elements(*this);
   std::ostringstream out;
-  Printer p{out, v, impl_->shape, sci, 0, v.size() > 1000};
-  for (double x : v) p.width = std::max<int>(p.width, static_cast<int>(p.fmt(x).size()));
+  Printer p{out, v, impl_->shape, 0, v.size() > 1000};
+  for (const std::string& s : v) p.width = std::max(p.width, s.size());
   p.os << "tensor(";
   if (v.empty() && !impl_->shape.empty())
     p.os << "[]";
   else
     p.print(0, 0, 7);
-  if (impl_->dtype == Dtype::float64) p.os << ", dtype=float64";
+  // PyTorch names the dtype when it is not the default one (int64 only when empty).
+  if (impl_->dtype == Dtype::float64 || (impl_->dtype == Dtype::int64 && v.empty()))
+    p.os << ", dtype=" << dtype_name(impl_->dtype);
   if (impl_->grad_fn)
     p.os << ", grad_fn=<" << impl_->grad_fn->name() << ">";
   else if (impl_->requires_grad)

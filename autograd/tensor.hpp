@@ -14,9 +14,10 @@
 
 namespace xg {
 
-/// Element type of a tensor: float32 (default) or float64 (precise work, gradcheck).
-enum class Dtype { float32, float64 };
-/// "float32" or "float64".
+/// Element type of a tensor: float32 (default), float64 (precise work, gradcheck), or int64
+/// (indices and labels, PyTorch's long; never requires grad).
+enum class Dtype { float32, float64, int64 };
+/// "float32", "float64" or "int64".
 const char* dtype_name(Dtype d);
 /// Bytes per element.
 std::size_t element_size(Dtype d);
@@ -56,10 +57,11 @@ class Tensor {
   /// All elements in row-major order, converted to T.
   template <typename T>
   std::vector<T> to_vector() const;
-  /// Pointer to the contiguous row-major buffer; T must match dtype().
+  /// Pointer to the contiguous row-major buffer; T must match dtype() (float, double, int64_t).
   template <typename T>
   T* data_ptr() const;
-  /// The same values in another dtype (differentiable; returns *this when the dtype matches).
+  /// The same values in another dtype (returns *this when the dtype matches). Differentiable
+  /// between float32 and float64; to int64 truncates toward zero and is not differentiable.
   Tensor to(Dtype dtype) const;
   /// A copy of the data that stays in the graph (gradient flows back to *this).
   Tensor clone() const;
@@ -68,7 +70,8 @@ class Tensor {
 
   // ---- autograd ----
   bool requires_grad() const;
-  /// Marks a leaf tensor as a parameter whose gradient is accumulated into grad().
+  /// Marks a leaf tensor as a parameter whose gradient is accumulated into grad() (floating
+  /// point dtypes only).
   Tensor& requires_grad_(bool requires_grad = true);
   /// Gradient accumulated by backward() (undefined until the first backward).
   Tensor grad() const;
@@ -141,6 +144,8 @@ class Tensor {
   Tensor softmax(int64_t dim) const;
   Tensor log_softmax(int64_t dim) const;
   Tensor argmax(int64_t dim, bool keepdim = false) const;
+  /// Index of the smallest element along dim (int64).
+  Tensor argmin(int64_t dim, bool keepdim = false) const;
 
   /// PyTorch-style text: tensor([[1.0000, 2.0000]], requires_grad=true)
   std::string to_string() const;

@@ -78,6 +78,9 @@ void Optimizer::check_group(const ParamGroup& group, std::size_t index) const {
   for (std::size_t j = 0; j < group.params().size(); ++j) {
     const Tensor& p = group.params()[j];
     if (!p.defined()) fail(name(), ": parameter ", j, " of group ", index, " is undefined");
+    if (p.dtype() == Dtype::int64)
+      fail(name(), ": can't optimize an int64 tensor (parameter ", j, " of group ", index,
+           "); only floating point tensors have gradients");
     if (!p.is_leaf())
       fail(name(), ": can't optimize a non-leaf tensor (parameter ", j, " of group ", index,
            ", shape ", p.shape(), ", made by ", p.grad_fn()->name(), ")");

@@ -10,7 +10,7 @@
 
 using namespace xg;
 
-/// n points on two interleaved half circles with a little noise: x [n, 2], labels y [n, 1].
+/// n points on two interleaved half circles with a little noise: x [n, 2], int64 labels y [n, 1].
 static std::pair<Tensor, Tensor> make_moons(std::size_t n) {
   std::vector<double> xs, ys;
   Tensor noise = randn({n, 2}) * 0.1;
@@ -22,7 +22,7 @@ static std::pair<Tensor, Tensor> make_moons(std::size_t n) {
     xs.push_back((upper ? std::sin(t) : 0.5 - std::sin(t)) + e[2 * i + 1]);
     ys.push_back(upper ? 0 : 1);
   }
-  return {tensor(xs, {n, 2}), tensor(ys, {n, 1})};
+  return {tensor(xs, {n, 2}), tensor(ys, {n, 1}, Dtype::int64)};
 }
 
 /// A leaf parameter initialised uniformly in [-1/sqrt(fan_in), 1/sqrt(fan_in)] (PyTorch's Linear).
@@ -55,7 +55,8 @@ int main() {
     loss.backward();
     opt.step();  // p -= 0.5 * p.grad() for every parameter, outside the graph
     loss_value = loss.item<double>();
-    accuracy = eq(argmax(logits, 1, true), y).mean().item<double>();
+    // argmax gives int64 class indices; the sum of matches is the number correct
+    accuracy = eq(argmax(logits, 1, true), y).sum().item<double>() / static_cast<double>(y.numel());
     if (step % 100 == 0)
       std::printf("step %3d  loss %.4f  accuracy %.1f%%\n", step, loss_value, 100 * accuracy);
   }

@@ -90,6 +90,13 @@ template <typename... Args>
 void check_defined(const char* op, const Tensor& t);
 /// Throws "op: dtype mismatch (float32 and float64)".
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
+/// check_defined, then throws "op: expected a floating point tensor (float32 or float64), got
+/// int64" unless t is float32 or float64.
+void check_floating(const char* op, const Tensor& t);
+/// The same check for a dtype argument (creators such as randn).
+void check_floating(const char* op, Dtype d);
+/// v truncated toward zero as an int64; throws naming op when v is nan, inf or out of range.
+int64_t checked_int64(const char* op, double v);
 /// Normalizes a possibly negative dim for a tensor of rank `ndim`; throws naming op and shape.
 std::size_t wrap_dim(const char* op, int64_t dim, std::size_t ndim, const Shape& shape);
 /// NumPy broadcast of two shapes; throws "op: shapes [..] and [..] cannot be broadcast".
@@ -102,11 +109,23 @@ std::shared_ptr<T> make_pooled(Args&&... args) {
   return std::allocate_shared<T>(PoolAllocator<T>(), std::forward<Args>(args)...);
 }
 
-// ---- dtype dispatch: f(float{}) or f(double{}) ----
+// ---- dtype dispatch ----
+/// Throws for a dtype that reached a floating-point-only kernel (a missing check_floating).
+[[noreturn]] void fail_not_floating(Dtype d);
+/// f(float{}) or f(double{}): floating point kernels. int64 throws (ops check_floating first,
+/// so their message names the op).
 template <typename F>
 decltype(auto) dispatch(Dtype d, F&& f) {
   if (d == Dtype::float64) return f(double{});
+  if (d != Dtype::float32) fail_not_floating(d);
   return f(float{});
+}
+/// f(float{}), f(double{}) or f(int64_t{}): kernels that also run on int64 (copies, indexing,
+/// comparisons, sum).
+template <typename F>
+decltype(auto) dispatch_all(Dtype d, F&& f) {
+  if (d == Dtype::int64) return f(int64_t{});
+  return dispatch(d, std::forward<F>(f));
 }
 
 /// Calls f(std::true_type{}) or f(std::false_type{}): a runtime flag made a compile-time one,

@@ -83,7 +83,7 @@ Window make_window(const char* op, const Shape& input, Pair k, Pair s, Pair p, P
 
 /// Checks a pooling input: a defined 4-D tensor.
 void check_pool_input(const char* op, const Tensor& input) {
-  check_defined(op, input);
+  check_floating(op, input);
   if (input.dim() != 4) fail(op, ": expected input [N, C, H, W] (4-D), got shape ", input.shape());
 }
 
@@ -309,6 +309,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
   if (input.dim() != 4) fail("conv2d: expected input [N, C, H, W] (4-D), got shape ", xs);
   if (weight.dim() != 4) fail("conv2d: expected weight [O, C, kh, kw] (4-D), got shape ", ws);
   check_same_dtype("conv2d", input, weight);
+  check_floating("conv2d", input);
   if (xs[1] != ws[1])
     fail("conv2d: input of shape ", xs, " has ", xs[1], " channels but weight of shape ", ws,
          " expects ", ws[1]);

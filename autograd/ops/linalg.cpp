@@ -66,6 +66,7 @@ Tensor product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool t
   if (a.dim() != rank || b.dim() != rank)
     fail(op, ": expected ", rank, "-D tensors, got shapes ", a.shape(), " and ", b.shape());
   check_same_dtype(op, a, b);
+  check_floating(op, a);
   const auto [m, k] = op_dims(a, ta);
   const auto [k2, n] = op_dims(b, tb);
   const std::size_t batch = rank == 3 ? a.shape()[0] : 1;
@@ -112,6 +113,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     fail("matmul: shapes ", a.shape(), " and ", b.shape(), " cannot be multiplied (", k, " != ", kb,
          ")");
   check_same_dtype("matmul", a, b);
+  check_floating("matmul", a);
   if (a.dim() == 2 && b.dim() == 2) return mm(a, b);
   if (b.dim() <= 2) {  // [.., k] @ [k] or [.., k] @ [k, n]: fold the batch into rows of one GEMM
     Shape out(a.shape().begin(), a.shape().end() - 1);
@@ -142,8 +144,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
-  check_defined("linear", x);
-  check_defined("linear", w);
+  check_floating("linear", x);
+  check_floating("linear", w);
   if (w.dim() != 2 || x.dim() == 0 || x.shape().back() != w.shape()[1])
     fail("linear: input of shape ", x.shape(), " and weight of shape ", w.shape(),
          " cannot be multiplied (expected weight [out, ", x.dim() ? x.shape().back() : 0, "])");

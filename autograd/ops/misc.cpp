@@ -1,4 +1,5 @@
 // dropout and one_hot.
+#include <cmath>
 #include <random>
 
 #include "autograd/detail/impl.hpp"
@@ -8,7 +9,7 @@
 namespace xg {
 
 Tensor dropout(const Tensor& a, double p, bool training) {
-  check_defined("dropout", a);
+  check_floating("dropout", a);
   if (p < 0 || p > 1) fail("dropout: probability must be in [0, 1], got ", p);
   if (!training || p == 0) return a;
   if (p == 1) return mul(a, 0.0);
@@ -29,18 +30,26 @@ Tensor one_hot(const Tensor& indices, std::size_t num_classes, Dtype dtype) {
   Shape shape = indices.shape();
   shape.push_back(num_classes);
   Tensor out = zeros(shape, dtype);
-  const std::vector<double> idx = indices.to_vector<double>();
-  dispatch(dtype, [&](auto tag) {
+  std::vector<std::size_t> idx(indices.numel());
+  dispatch_all(indices.dtype(), [&](auto tag) {  // int64, or whole numbers in a float tensor
     using T = decltype(tag);
-    T* o = out.data_ptr<T>();
+    const T* p = indices.impl()->data<T>();
     for (std::size_t i = 0; i < idx.size(); ++i) {
-      const double c = idx[i];
-      if (c < 0 || c >= static_cast<double>(num_classes) ||
-          c != static_cast<double>(static_cast<int64_t>(c)))
+      const T c = p[i];
+      if constexpr (!std::is_same_v<T, int64_t>)
+        if (c != std::trunc(c))
+          fail("one_hot: class index ", c, " at position ", i, " is not a whole number");
+      if (!(c >= 0 && static_cast<double>(c) < static_cast<double>(num_classes)) ||
+          static_cast<uint64_t>(c) >= num_classes)
         fail("one_hot: class index ", c, " at position ", i, " is out of range for ", num_classes,
              " classes (indices of shape ", indices.shape(), ")");
-      o[i * num_classes + static_cast<std::size_t>(c)] = T(1);
+      idx[i] = static_cast<std::size_t>(c);
     }
+  });
+  dispatch_all(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* o = out.data_ptr<T>();
+    for (std::size_t i = 0; i < idx.size(); ++i) o[i * num_classes + idx[i]] = T(1);
   });
   return out;
 }

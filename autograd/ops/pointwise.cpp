@@ -89,19 +89,25 @@ void broadcast_apply(const Tensor& a, const Tensor& b, T* out, const Shape& out_
   }
 }
 
-/// A new tensor f(a, b) broadcast; checks dtypes and shapes naming `op`.
-template <typename F>
+/// A new tensor f(a, b) broadcast; checks dtypes and shapes naming `op`. Floating point only
+/// unless AnyDtype (comparisons).
+template <bool AnyDtype = false, typename F>
 Tensor binary(const char* op, const Tensor& a, const Tensor& b, F f) {
   check_defined(op, a);
   check_defined(op, b);
   check_same_dtype(op, a, b);
+  if (!AnyDtype) check_floating(op, a);
   const Shape shape =
       a.shape() == b.shape() ? a.shape() : broadcast_shapes(op, a.shape(), b.shape());
   Tensor out = empty(shape, a.dtype());
-  dispatch(a.dtype(), [&](auto tag) {
+  auto kernel = [&](auto tag) {
     using T = decltype(tag);
     broadcast_apply<T>(a, b, out.impl()->data<T>(), shape, [&](T x, T y) { return f(x, y); });
-  });
+  };
+  if constexpr (AnyDtype)
+    dispatch_all(a.dtype(), kernel);
+  else
+    dispatch(a.dtype(), kernel);
   return out;
 }
 
@@ -139,7 +145,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add(const Tensor& a, double b) {
-  check_defined("add", a);
+  check_floating("add", a);
   Tensor out = with_scalar(a, b, [](auto x, auto y) { return x + y; });
   if (needs_grad({&a}))
     record("add", out, {a}, [](const Tensor& g, Node&) { return TensorList{g}; });
@@ -169,7 +175,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, double b) {
-  check_defined("mul", a);
+  check_floating("mul", a);
   Tensor out = with_scalar(a, b, [](auto x, auto y) { return x * y; });
   if (needs_grad({&a}))
     record("mul", out, {a}, [b](const Tensor& g, Node&) { return TensorList{mul(g, b)}; });
@@ -191,7 +197,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor neg(const Tensor& a) {
-  check_defined("neg", a);
+  check_floating("neg", a);
   Tensor out = map(a, [](const auto& x, auto) { return -x; });
   if (needs_grad({&a}))
     record("neg", out, {a}, [](const Tensor& g, Node&) { return TensorList{neg(g)}; });
@@ -199,7 +205,7 @@ Tensor neg(const Tensor& a) {
 }
 
 Tensor pow(const Tensor& a, double p) {
-  check_defined("pow", a);
+  check_floating("pow", a);
   Tensor out;
   if (p == 2.0)
     out = with_scalar(a, 0, [](auto x, auto) { return x * x; });
@@ -237,12 +243,12 @@ Tensor pow(const Tensor& a, const Tensor& e) {
 }
 
 Tensor pow(double base, const Tensor& e) {
-  check_defined("pow", e);
+  check_floating("pow", e);
   return exp(mul(e, std::log(base)));
 }
 
 Tensor exp(const Tensor& a) {
-  check_defined("exp", a);
+  check_floating("exp", a);
   Tensor out = map(a, [](const auto& x, auto) { return xt::exp(x); });
   if (needs_grad({&a}))
     record("exp", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
@@ -252,7 +258,7 @@ Tensor exp(const Tensor& a) {
 }
 
 Tensor log(const Tensor& a) {
-  check_defined("log", a);
+  check_floating("log", a);
   Tensor out = map(a, [](const auto& x, auto) { return xt::log(x); });
   if (needs_grad({&a}))
     record("log", out, {a}, [sa = SavedTensor(a)](const Tensor& g, Node& n) {
@@ -262,7 +268,7 @@ Tensor log(const Tensor& a) {
 }
 
 Tensor sqrt(const Tensor& a) {
-  check_defined("sqrt", a);
+  check_floating("sqrt", a);
   Tensor out = map(a, [](const auto& x, auto) { return xt::sqrt(x); });
   if (needs_grad({&a}))
     record("sqrt", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
@@ -272,7 +278,7 @@ Tensor sqrt(const Tensor& a) {
 }
 
 Tensor sign(const Tensor& a) {
-  check_defined("sign", a);
+  check_floating("sign", a);
   Tensor out =
       with_scalar(a, 0, [](auto x, auto z) { return static_cast<decltype(x)>((z < x) - (x < z)); });
   if (needs_grad({&a}))
@@ -281,7 +287,7 @@ Tensor sign(const Tensor& a) {
 }
 
 Tensor abs(const Tensor& a) {
-  check_defined("abs", a);
+  check_floating("abs", a);
   Tensor out = map(a, [](const auto& x, auto) { return xt::abs(x); });
   if (needs_grad({&a}))
     record("abs", out, {a}, [sa = SavedTensor(a)](const Tensor& g, Node& n) {
@@ -291,7 +297,7 @@ Tensor abs(const Tensor& a) {
 }
 
 Tensor sin(const Tensor& a) {
-  check_defined("sin", a);
+  check_floating("sin", a);
   Tensor out = map(a, [](const auto& x, auto) { return xt::sin(x); });
   if (needs_grad({&a}))
     record("sin", out, {a}, [sa = SavedTensor(a)](const Tensor& g, Node& n) {
@@ -301,7 +307,7 @@ Tensor sin(const Tensor& a) {
 }
 
 Tensor cos(const Tensor& a) {
-  check_defined("cos", a);
+  check_floating("cos", a);
   Tensor out = map(a, [](const auto& x, auto) { return xt::cos(x); });
   if (needs_grad({&a}))
     record("cos", out, {a}, [sa = SavedTensor(a)](const Tensor& g, Node& n) {
@@ -311,7 +317,7 @@ Tensor cos(const Tensor& a) {
 }
 
 Tensor erf(const Tensor& a) {
-  check_defined("erf", a);
+  check_floating("erf", a);
   Tensor out = with_scalar(a, 0, [](auto x, auto) { return std::erf(x); });
   if (needs_grad({&a}))
     record("erf", out, {a}, [sa = SavedTensor(a)](const Tensor& g, Node& n) {
@@ -322,7 +328,7 @@ Tensor erf(const Tensor& a) {
 }
 
 Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi) {
-  check_defined("clamp", a);
+  check_floating("clamp", a);
   const double l = lo.value_or(-INFINITY), h = hi.value_or(INFINITY);
   if (l > h) fail("clamp: min ", l, " is larger than max ", h);
   Tensor out = with_scalar(a, 0, [l, h](auto x, auto) {
@@ -359,7 +365,10 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return extremum("minimum", a,
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_defined("where", cond);
+  check_defined("where", a);
+  check_defined("where", b);
   check_same_dtype("where", a, b);
+  check_floating("where", a);
   const Shape shape =
       broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()), b.shape());
   // out = b + c (a - b) computed exactly as a select: expand all three, then pick.
@@ -374,8 +383,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   });
   if (needs_grad({&a, &b}))
     record("where", out, {a, b},
-           [c = c.detach(), sa = a.shape(), sb = b.shape()](const Tensor& g, Node& n) {
-             Tensor zero = zeros_like(g);
+           [sc = SavedTensor(cond.detach()), sa = a.shape(), sb = b.shape()](const Tensor& g,
+                                                                             Node& n) {
+             Tensor c = sc.unpack(n), zero = zeros_like(g);
              return TensorList{n.needs_grad(0) ? sum_to(where(c, g, zero), sa) : Tensor(),
                                n.needs_grad(1) ? sum_to(where(c, zero, g), sb) : Tensor()};
            });
@@ -383,9 +393,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 // ---- comparisons ----
-#define XG_COMPARISON(name, expr)                                                              \
-  Tensor name(const Tensor& a, const Tensor& b) {                                              \
-    return binary(#name, a, b, [](auto x, auto y) { return static_cast<decltype(x)>(expr); }); \
+#define XG_COMPARISON(name, expr)                                                       \
+  Tensor name(const Tensor& a, const Tensor& b) {                                       \
+    return binary<true>(#name, a, b,                                                    \
+                        [](auto x, auto y) { return static_cast<decltype(x)>(expr); }); \
   }
 XG_COMPARISON(eq, x == y)
 XG_COMPARISON(ne, x != y)
@@ -394,18 +405,30 @@ XG_COMPARISON(lt, x < y)
 XG_COMPARISON(ge, x >= y)
 XG_COMPARISON(le, x <= y)
 #undef XG_COMPARISON
+namespace {
+/// cmp(a[i], s) as 1/0 in a's dtype; int64 elements are compared as doubles (so 2 > 1.5).
+template <typename Cmp>
+Tensor compare_scalar(const char* op, const Tensor& a, double s, Cmp cmp) {
+  check_defined(op, a);
+  if (a.dtype() != Dtype::int64)
+    return with_scalar(a, s, [cmp](auto x, auto y) { return static_cast<decltype(x)>(cmp(x, y)); });
+  Tensor out = empty(a.shape(), a.dtype());
+  const int64_t* pa = a.data_ptr<int64_t>();
+  int64_t* po = out.data_ptr<int64_t>();
+  for (std::size_t i = 0, n = a.numel(); i < n; ++i) po[i] = cmp(static_cast<double>(pa[i]), s);
+  return out;
+}
+}  // namespace
 Tensor gt(const Tensor& a, double b) {
-  check_defined("gt", a);
-  return with_scalar(a, b, [](auto x, auto y) { return static_cast<decltype(x)>(x > y); });
+  return compare_scalar("gt", a, b, [](auto x, auto y) { return x > y; });
 }
 Tensor lt(const Tensor& a, double b) {
-  check_defined("lt", a);
-  return with_scalar(a, b, [](auto x, auto y) { return static_cast<decltype(x)>(x < y); });
+  return compare_scalar("lt", a, b, [](auto x, auto y) { return x < y; });
 }
 
 // ---- activations ----
 Tensor relu(const Tensor& a) {
-  check_defined("relu", a);
+  check_floating("relu", a);
   Tensor out = map(a, [](const auto& x, auto t) { return xt::maximum(x, decltype(t)(0)); });
   if (needs_grad({&a}))
     record("relu", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
@@ -415,7 +438,7 @@ Tensor relu(const Tensor& a) {
 }
 
 Tensor leaky_relu(const Tensor& a, double slope) {
-  check_defined("leaky_relu", a);
+  check_floating("leaky_relu", a);
   Tensor out = with_scalar(a, slope, [](auto x, auto s) { return x > 0 ? x : x * s; });
   if (needs_grad({&a}))
     record("leaky_relu", out, {a}, [sa = SavedTensor(a), slope](const Tensor& g, Node& n) {
@@ -426,7 +449,7 @@ Tensor leaky_relu(const Tensor& a, double slope) {
 }
 
 Tensor sigmoid(const Tensor& a) {
-  check_defined("sigmoid", a);
+  check_floating("sigmoid", a);
   Tensor out = map(a, [](const auto& x, auto t) {
     using T = decltype(t);
     return T(1) / (T(1) + xt::exp(-x));
@@ -442,7 +465,7 @@ Tensor sigmoid(const Tensor& a) {
 }
 
 Tensor tanh(const Tensor& a) {
-  check_defined("tanh", a);
+  check_floating("tanh", a);
   Tensor out = a.numel() == 1 ? with_scalar(a, 0, [](auto x, auto) { return std::tanh(x); })
                               : map(a, [](const auto& x, auto) { return xt::tanh(x); });
   if (needs_grad({&a}))
@@ -456,7 +479,7 @@ Tensor tanh(const Tensor& a) {
 }
 
 Tensor gelu(const Tensor& a) {
-  check_defined("gelu", a);
+  check_floating("gelu", a);
   Tensor out = with_scalar(a, 0, [](auto x, auto) {
     using T = decltype(x);
     return static_cast<T>(0.5) * x * (T(1) + std::erf(x * static_cast<T>(M_SQRT1_2)));
@@ -472,7 +495,7 @@ Tensor gelu(const Tensor& a) {
 }
 
 Tensor softplus(const Tensor& a, double beta, double threshold) {
-  check_defined("softplus", a);
+  check_floating("softplus", a);
   Tensor out = with_scalar(a, 0, [beta, threshold](auto x, auto) {
     using T = decltype(x);
     const T bx = x * static_cast<T>(beta);
@@ -501,16 +524,23 @@ Tensor Tensor::to(Dtype d) const {
   check_defined("to", *this);
   if (d == dtype()) return *this;
   Tensor out = empty(shape(), d);
-  dispatch(dtype(), [&](auto from) {
-    dispatch(d, [&](auto to) {
+  dispatch_all(dtype(), [&](auto from) {
+    dispatch_all(d, [&](auto to) {
       using S = decltype(from);
       using D = decltype(to);
       const S* p = data_ptr<S>();
       D* q = out.data_ptr<D>();
-      for (std::size_t i = 0; i < numel(); ++i) q[i] = static_cast<D>(p[i]);
+      if constexpr (std::is_same_v<D, int64_t> && !std::is_same_v<S, int64_t>) {
+        for (std::size_t i = 0; i < numel(); ++i)  // truncates toward zero, as PyTorch
+          q[i] = p[i] > S(-9.2233720368547758e18) && p[i] < S(9.2233720368547758e18)
+                     ? static_cast<int64_t>(p[i])
+                     : checked_int64("to", static_cast<double>(p[i]));
+      } else {
+        for (std::size_t i = 0; i < numel(); ++i) q[i] = static_cast<D>(p[i]);
+      }
     });
   });
-  if (needs_grad({this}))
+  if (d != Dtype::int64 && needs_grad({this}))  // int64 results are not differentiable
     record("to", out, {*this},
            [from = dtype()](const Tensor& g, Node&) { return TensorList{g.to(from)}; });
   return out;
@@ -538,8 +568,9 @@ namespace {
 /// over the result's values and history.
 template <typename Kernel, typename OutOfPlace>
 Tensor& in_place(const char* op, Tensor& self, std::initializer_list<const Tensor*> others,
-                 Kernel kernel, OutOfPlace out_of_place) {
+                 Kernel kernel, OutOfPlace out_of_place, bool any_dtype = false) {
   check_defined(op, self);
+  if (!any_dtype) check_floating(op, self);
   TensorImpl& s = *self.impl();
   if (s.copy_of)
     fail(op, ": this tensor is a copy made by ", s.copy_of,
@@ -584,7 +615,7 @@ Tensor& in_place(const char* op, Tensor& self, std::initializer_list<const Tenso
 
 template <typename F>
 void binary_into(Tensor& self, const Tensor& other, F f) {
-  dispatch(self.dtype(), [&](auto tag) {
+  dispatch_all(self.dtype(), [&](auto tag) {
     using T = decltype(tag);
     broadcast_apply<T>(self, other, self.data_ptr<T>(), self.shape(),
                        [&](T x, T y) { return f(x, y); });
@@ -592,10 +623,10 @@ void binary_into(Tensor& self, const Tensor& other, F f) {
 }
 template <typename F>
 void scalar_into(Tensor& self, double v, F f) {
-  dispatch(self.dtype(), [&](auto tag) {
+  dispatch_all(self.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* p = self.data_ptr<T>();
-    const T s = static_cast<T>(v);
+    const T s = std::is_same_v<T, int64_t> ? checked_int64("fill_", v) : static_cast<T>(v);
     for (std::size_t i = 0, n = self.numel(); i < n; ++i) p[i] = f(p[i], s);
   });
 }
@@ -629,7 +660,8 @@ Tensor& fill_in_place(const char* op, Tensor& self, double v) {
         // recorded only when s requires grad (no other input): the old values get gradient 0
         record(op, out, {s}, [](const Tensor& g, Node&) { return TensorList{zeros_like(g)}; });
         return out;
-      });
+      },
+      /*any_dtype=*/true);
 }
 }  // namespace
 
@@ -661,15 +693,18 @@ Tensor& Tensor::copy_(const Tensor& src) {
   check_defined("copy_", src);
   const Tensor c = src.to(dtype());
   auto copy = [&](Tensor& t) { binary_into(t, c, [](auto, auto y) { return y; }); };
-  return in_place("copy_", *this, {&c}, copy, [&](const Tensor& t) {
-    Tensor out = zeros(t.shape(), t.dtype());
-    copy(out);
-    // grad [self shape] -> self: 0, src: summed over the dims src was broadcast along
-    record("copy_", out, {t, c}, [shape = c.shape()](const Tensor& g, Node& n) {
-      return TensorList{zeros_like(g), n.needs_grad(1) ? sum_to(g, shape) : Tensor()};
-    });
-    return out;
-  });
+  return in_place(
+      "copy_", *this, {&c}, copy,
+      [&](const Tensor& t) {
+        Tensor out = zeros(t.shape(), t.dtype());
+        copy(out);
+        // grad [self shape] -> self: 0, src: summed over the dims src was broadcast along
+        record("copy_", out, {t, c}, [shape = c.shape()](const Tensor& g, Node& n) {
+          return TensorList{zeros_like(g), n.needs_grad(1) ? sum_to(g, shape) : Tensor()};
+        });
+        return out;
+      },
+      /*any_dtype=*/true);
 }
 
 // ---- operators ----

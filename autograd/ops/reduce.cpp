@@ -51,7 +51,7 @@ Tensor reduce_one(const Tensor& a, std::size_t d, double init, Combine combine) 
   const Split sp(shape, d);
   shape[d] = 1;
   Tensor out = empty(shape, a.dtype());
-  dispatch(a.dtype(), [&](auto tag) {
+  dispatch_all(a.dtype(), [&](auto tag) {  // int64: sum only (callers check the others)
     using T = decltype(tag);
     const T* x = a.impl()->data<T>();
     T* o = out.impl()->data<T>();
@@ -98,7 +98,7 @@ Tensor unreduce(const Tensor& g, const Shape& in, const std::vector<std::size_t>
 /// max/min over dims; the gradient is shared evenly between tied extreme elements.
 Tensor extreme(const char* op, const Tensor& a, std::vector<std::size_t> dims, bool keepdim,
                bool is_max) {
-  check_defined(op, a);
+  check_floating(op, a);
   if (a.numel() == 0) fail(op, ": cannot reduce an empty tensor of shape ", a.shape());
   const double init = is_max ? -INFINITY : INFINITY;
   Tensor out = is_max ? reduce(a, dims, keepdim, init,
@@ -126,9 +126,15 @@ Tensor sum(const Tensor& a, std::vector<int64_t> dims_in, bool keepdim) {
   Tensor out;
   if (dims.size() == a.dim() && a.dim() > 0) {  // all elements: one accumulator in double
     out = empty(reduced_shape(a.shape(), dims, keepdim), a.dtype());
-    dispatch(a.dtype(), [&](auto tag) {
+    dispatch_all(a.dtype(), [&](auto tag) {
       using T = decltype(tag);
       const T* x = a.impl()->data<T>();
+      if constexpr (std::is_same_v<T, int64_t>) {  // exact; wraps on overflow as PyTorch
+        uint64_t acc = 0;
+        for (std::size_t i = 0, n = a.numel(); i < n; ++i) acc += static_cast<uint64_t>(x[i]);
+        out.impl()->data<T>()[0] = static_cast<int64_t>(acc);
+        return;
+      }
       double acc[4] = {0, 0, 0, 0};
       std::size_t i = 0, n = a.numel();
       for (; i + 4 <= n; i += 4)
@@ -150,6 +156,10 @@ Tensor mean(const Tensor& a) { return mean(a, {}, false); }
 
 Tensor mean(const Tensor& a, std::vector<int64_t> dims_in, bool keepdim) {
   check_defined("mean", a);
+  if (a.dtype() == Dtype::int64)  // PyTorch: "could not infer output dtype"
+    fail(
+        "mean: expected a floating point tensor (float32 or float64), got int64; use "
+        ".to(Dtype::float32) first, or sum() for the exact integer total");
   const auto dims = reduce_dims("mean", a, dims_in);
   std::size_t n = 1;
   for (std::size_t d : dims) n *= a.shape()[d];
@@ -160,7 +170,7 @@ Tensor mean(const Tensor& a, std::vector<int64_t> dims_in, bool keepdim) {
 Tensor var(const Tensor& a) { return var(a, {}, false, 1); }
 
 Tensor var(const Tensor& a, std::vector<int64_t> dims_in, bool keepdim, int64_t correction) {
-  check_defined("var", a);
+  check_floating("var", a);
   const auto dims = reduce_dims("var", a, dims_in);
   std::size_t n = 1;
   for (std::size_t d : dims) n *= a.shape()[d];
@@ -180,34 +190,82 @@ Tensor min(const Tensor& a, int64_t dim, bool keepdim) {
   return extreme("min", a, reduce_dims("min", a, {dim}), keepdim, false);
 }
 
-Tensor argmax(const Tensor& a) { return argmax(reshape(a.detach(), {a.numel()}), 0, false); }
+namespace {
+template <typename T>
+bool is_nan(T x) {
+  if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(x);
+  else
+    return false;
+}
 
-Tensor argmax(const Tensor& a, int64_t dim, bool keepdim) {
-  check_defined("argmax", a);
-  const std::size_t d = wrap_dim("argmax", dim, a.dim(), a.shape());
-  if (a.dim() == 0) return zeros({}, a.dtype());
-  if (a.shape()[d] == 0) fail("argmax: cannot reduce an empty dimension of shape ", a.shape());
+/// Index (int64) of the largest or smallest element along dim, the first on ties; a NaN counts
+/// as the extreme (as PyTorch). Indices are counted in integers, exact past 2^24 elements.
+Tensor arg_extreme(const char* op, const Tensor& a, int64_t dim, bool keepdim, bool is_max) {
+  check_defined(op, a);
+  const std::size_t d = wrap_dim(op, dim, a.dim(), a.shape());
+  if (a.dim() == 0) return zeros({}, Dtype::int64);
+  if (a.shape()[d] == 0) fail(op, ": cannot reduce an empty dimension of shape ", a.shape());
   const Split sp(a.shape(), d);
   Shape shape = a.shape();
   shape[d] = 1;
-  Tensor out = empty(shape, a.dtype());
-  dispatch(a.dtype(), [&](auto tag) {
+  Tensor out = empty(shape, Dtype::int64);
+  int64_t* o = out.data_ptr<int64_t>();
+  dispatch_all(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* x = a.impl()->data<T>();
-    T* o = out.impl()->data<T>();
     for (std::size_t i = 0; i < sp.outer; ++i)
       for (std::size_t j = 0; j < sp.inner; ++j) {
+        const T* col = x + i * sp.r * sp.inner + j;
         std::size_t best = 0;
-        for (std::size_t k = 1; k < sp.r; ++k)
-          if (x[(i * sp.r + k) * sp.inner + j] > x[(i * sp.r + best) * sp.inner + j]) best = k;
-        o[i * sp.inner + j] = static_cast<T>(best);
+        T bv = col[0];
+        for (std::size_t k = 1; k < sp.r && !is_nan(bv); ++k) {
+          const T v = col[k * sp.inner];
+          if (is_nan(v) || (is_max ? v > bv : v < bv)) {
+            best = k;
+            bv = v;
+          }
+        }
+        o[i * sp.inner + j] = static_cast<int64_t>(best);
       }
   });
   return keepdim ? out : squeeze(out, static_cast<int64_t>(d));
 }
 
+std::pair<Tensor, Tensor> extreme_with_indices(const char* op, const Tensor& a, int64_t dim,
+                                               bool keepdim, bool is_max) {
+  Tensor index = arg_extreme(op, a, dim, true, is_max);
+  if (a.dim() == 0) return {a.clone(), index};
+  const auto d = static_cast<int64_t>(wrap_dim(op, dim, a.dim(), a.shape()));
+  Tensor values = gather(a, d, index);  // the gradient flows to the element at the index
+  if (keepdim) return {values, index};
+  return {squeeze(values, d), squeeze(index, d)};
+}
+}  // namespace
+
+Tensor argmax(const Tensor& a) {
+  check_defined("argmax", a);
+  return arg_extreme("argmax", reshape(a.detach(), {a.numel()}), 0, false, true);
+}
+Tensor argmax(const Tensor& a, int64_t dim, bool keepdim) {
+  return arg_extreme("argmax", a, dim, keepdim, true);
+}
+Tensor argmin(const Tensor& a) {
+  check_defined("argmin", a);
+  return arg_extreme("argmin", reshape(a.detach(), {a.numel()}), 0, false, false);
+}
+Tensor argmin(const Tensor& a, int64_t dim, bool keepdim) {
+  return arg_extreme("argmin", a, dim, keepdim, false);
+}
+std::pair<Tensor, Tensor> max_with_indices(const Tensor& a, int64_t dim, bool keepdim) {
+  return extreme_with_indices("max_with_indices", a, dim, keepdim, true);
+}
+std::pair<Tensor, Tensor> min_with_indices(const Tensor& a, int64_t dim, bool keepdim) {
+  return extreme_with_indices("min_with_indices", a, dim, keepdim, false);
+}
+
 Tensor logsumexp(const Tensor& a, std::vector<int64_t> dims_in, bool keepdim) {
-  check_defined("logsumexp", a);
+  check_floating("logsumexp", a);
   const auto dims = reduce_dims("logsumexp", a, dims_in);
   std::vector<int64_t> idims(dims.begin(), dims.end());
   Tensor out;
@@ -227,7 +285,7 @@ Tensor logsumexp(const Tensor& a, std::vector<int64_t> dims_in, bool keepdim) {
 }
 
 Tensor softmax(const Tensor& a, int64_t dim) {
-  check_defined("softmax", a);
+  check_floating("softmax", a);
   const int64_t d = static_cast<int64_t>(wrap_dim("softmax", dim, a.dim(), a.shape()));
   Tensor out;
   {
@@ -244,7 +302,7 @@ Tensor softmax(const Tensor& a, int64_t dim) {
 }
 
 Tensor log_softmax(const Tensor& a, int64_t dim) {
-  check_defined("log_softmax", a);
+  check_floating("log_softmax", a);
   const int64_t d = static_cast<int64_t>(wrap_dim("log_softmax", dim, a.dim(), a.shape()));
   Tensor out;
   {

@@ -2,6 +2,7 @@
 // gather) with their adjoints (scatter_add, index_add). All results are contiguous; reshape shares
 // its input's buffer, the others copy.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 
@@ -29,7 +30,7 @@ Tensor strided_copy(const Tensor& src, std::size_t offset, const std::vector<std
   Tensor out = empty(out_shape, src.dtype());
   const std::size_t n = out.numel(), nd = out_shape.size();
   if (n == 0) return out;
-  dispatch(src.dtype(), [&](auto tag) {
+  dispatch_all(src.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* s = src.impl()->data<T>() + offset;
     T* o = out.impl()->data<T>();
@@ -58,18 +59,25 @@ Tensor strided_copy(const Tensor& src, std::size_t offset, const std::vector<std
   return out;
 }
 
-/// Checks an index tensor's values against `size`; returns them as integers.
+/// Checks an index tensor's values (int64, or whole numbers in a float tensor) against `size`;
+/// returns them as integers.
 std::vector<std::size_t> indices(const char* op, const Tensor& index, std::size_t dim,
                                  std::size_t size) {
   check_defined(op, index);
-  std::vector<std::size_t> out;
-  out.reserve(index.numel());
-  for (double v : index.to_vector<double>()) {
-    if (v < 0 || v >= static_cast<double>(size) ||
-        v != static_cast<double>(static_cast<int64_t>(v)))
-      fail(op, ": index ", v, " is out of bounds for dimension ", dim, " with size ", size);
-    out.push_back(static_cast<std::size_t>(v));
-  }
+  std::vector<std::size_t> out(index.numel());
+  dispatch_all(index.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = index.impl()->data<T>();
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const T v = p[i];
+      if constexpr (!std::is_same_v<T, int64_t>)
+        if (v != std::trunc(v)) fail(op, ": index ", v, " is not a whole number");
+      if (!(v >= 0 && static_cast<double>(v) < static_cast<double>(size)) ||
+          static_cast<uint64_t>(v) >= size)
+        fail(op, ": index ", v, " is out of bounds for dimension ", dim, " with size ", size);
+      out[i] = static_cast<std::size_t>(v);
+    }
+  });
   return out;
 }
 
@@ -413,8 +421,9 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
           inner * esz);
   if (needs_grad({&a}))
     record("index_select", out, {a},
-           [in = a.shape(), d, index = index.detach()](const Tensor& g, Node&) {
-             return TensorList{index_add(zeros(in, g.dtype()), static_cast<int64_t>(d), index, g)};
+           [in = a.shape(), d, si = SavedTensor(index.detach())](const Tensor& g, Node& n) {
+             return TensorList{
+                 index_add(zeros(in, g.dtype()), static_cast<int64_t>(d), si.unpack(n), g)};
            });
   return out;
 }
@@ -434,7 +443,7 @@ Tensor index_add(const Tensor& self, int64_t dim, const Tensor& index, const Ten
   const std::size_t inner = self.dim() ? contiguous_strides(self.shape())[d] : 1;
   const std::size_t r = self.dim() ? self.shape()[d] : 1,
                     outer = self.numel() / std::max<std::size_t>(1, r * inner);
-  dispatch(self.dtype(), [&](auto tag) {
+  dispatch_all(self.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* s = src.impl()->data<T>();
     T* o = out.impl()->data<T>();
@@ -444,10 +453,12 @@ Tensor index_add(const Tensor& self, int64_t dim, const Tensor& index, const Ten
           o[(i * r + idx[k]) * inner + j] += s[(i * idx.size() + k) * inner + j];
   });
   if (needs_grad({&self, &src}))
-    record("index_add", out, {self, src}, [d, index = index.detach()](const Tensor& g, Node& n) {
-      return TensorList{
-          g, n.needs_grad(1) ? index_select(g, static_cast<int64_t>(d), index) : Tensor()};
-    });
+    record("index_add", out, {self, src},
+           [d, si = SavedTensor(index.detach())](const Tensor& g, Node& n) {
+             return TensorList{g, n.needs_grad(1)
+                                      ? index_select(g, static_cast<int64_t>(d), si.unpack(n))
+                                      : Tensor()};
+           });
   return out;
 }
 
@@ -456,16 +467,18 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& index) {
   const std::size_t d = wrap_dim("gather", dim, a.dim(), a.shape());
   const auto offsets = scatter_offsets("gather", a.shape(), d, index);
   Tensor out = empty(index.shape(), a.dtype());
-  dispatch(a.dtype(), [&](auto tag) {
+  dispatch_all(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* s = a.impl()->data<T>();
     T* o = out.impl()->data<T>();
     for (std::size_t p = 0; p < offsets.size(); ++p) o[p] = s[offsets[p]];
   });
   if (needs_grad({&a}))
-    record("gather", out, {a}, [in = a.shape(), d, index = index.detach()](const Tensor& g, Node&) {
-      return TensorList{scatter_add(zeros(in, g.dtype()), static_cast<int64_t>(d), index, g)};
-    });
+    record("gather", out, {a},
+           [in = a.shape(), d, si = SavedTensor(index.detach())](const Tensor& g, Node& n) {
+             return TensorList{
+                 scatter_add(zeros(in, g.dtype()), static_cast<int64_t>(d), si.unpack(n), g)};
+           });
   return out;
 }
 
@@ -479,16 +492,18 @@ Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const T
          index.shape());
   const auto offsets = scatter_offsets("scatter_add", self.shape(), d, index);
   Tensor out = self.detach().clone();
-  dispatch(self.dtype(), [&](auto tag) {
+  dispatch_all(self.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* s = src.impl()->data<T>();
     T* o = out.impl()->data<T>();
     for (std::size_t p = 0; p < offsets.size(); ++p) o[offsets[p]] += s[p];
   });
   if (needs_grad({&self, &src}))
-    record("scatter_add", out, {self, src}, [d, index = index.detach()](const Tensor& g, Node& n) {
-      return TensorList{g, n.needs_grad(1) ? gather(g, static_cast<int64_t>(d), index) : Tensor()};
-    });
+    record("scatter_add", out, {self, src},
+           [d, si = SavedTensor(index.detach())](const Tensor& g, Node& n) {
+             return TensorList{
+                 g, n.needs_grad(1) ? gather(g, static_cast<int64_t>(d), si.unpack(n)) : Tensor()};
+           });
   return out;
 }
 

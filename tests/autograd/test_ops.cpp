@@ -88,6 +88,7 @@ std::vector<Case> cases() {
       {"max/dim 1", {{3, 4}}, [](auto x) { return max(x[0], 1); }},
       {"min/dim 0 keepdim", {{3, 4}}, [](auto x) { return min(x[0], 0, true); }},
       {"min/all", {{5}}, [](auto x) { return min(x[0]); }},
+      {"max_with_indices/dim 1", {{3, 4}}, [](auto x) { return max_with_indices(x[0], 1).first; }},
       {"logsumexp/dim 1", {{3, 4}}, [](auto x) { return logsumexp(x[0], {1}); }},
       {"logsumexp/all keepdim", {{3, 4}}, [](auto x) { return logsumexp(x[0], {}, true); }},
       {"softmax/dim 1", {{3, 4}}, [](auto x) { return softmax(x[0], 1); }},
