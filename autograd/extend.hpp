@@ -100,8 +100,10 @@ class SavedValue {
  public:
   SavedValue() = default;
   SavedValue(double v) : v_(v) {}
-  SavedValue(int v) : v_(static_cast<int64_t>(v)) {}
-  SavedValue(int64_t v) : v_(v) {}
+  /// Any integer type (int, int64_t, std::size_t, ...), stored as int64_t.
+  template <typename I,
+            std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
+  SavedValue(I v) : v_(static_cast<int64_t>(v)) {}
   SavedValue(bool v) : v_(v) {}
   /// The value as a double (ints convert); fails for bools and empty values.
   double to_double() const;
@@ -156,7 +158,8 @@ void begin(AutogradContext& ctx, const TensorList& inputs);
 /// After forward: makes `output` the result of a node named `name` that calls `backward`.
 Tensor finish(const char* name, std::shared_ptr<AutogradContext> ctx, const TensorList& inputs,
               Tensor output, BackwardFn backward);
-/// "ns::MySquare" from typeid(T).name() (demangled, namespaces and enclosing functions removed).
+/// "MySquare" from typeid(ns::MySquare).name() (demangled; namespaces and enclosing functions
+/// removed).
 std::string type_name(const char* mangled);
 /// The node's op string: "MySquare" -> "MySquareBackward"; "my_square" stays (the node's name()
 /// makes it "MySquareBackward").

@@ -181,10 +181,14 @@ TEST_CASE("Function: saved_data holds numbers and bools") {
   ctx.saved_data["n"] = 3;
   ctx.saved_data["x"] = 0.5;
   ctx.saved_data["flag"] = true;
+  ctx.saved_data["size"] = std::size_t{7};
+  ctx.saved_data["f"] = 1.5f;
   CHECK(ctx.saved_data["n"].to_int() == 3);
   CHECK(ctx.saved_data["n"].to_double() == 3.0);
   CHECK(ctx.saved_data["x"].toDouble() == 0.5);
   CHECK(ctx.saved_data["flag"].to_bool());
+  CHECK(ctx.saved_data["size"].toInt() == 7);
+  CHECK(ctx.saved_data["f"].to_double() == 1.5);
   CHECK_THROWS_WITH_AS(ctx.saved_data["x"].to_int(), "saved_data: the value is not an integer",
                        std::invalid_argument);
 }
