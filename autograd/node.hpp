@@ -9,14 +9,36 @@
 #include <string>
 #include <vector>
 
-#include "autograd/detail/pool.hpp"
 #include "autograd/tensor.hpp"
 
 namespace xg {
 
+/// Memory for graph objects from xgrad's per-thread pool (autograd/extend.cpp forwards to it).
+void* graph_allocate(std::size_t bytes);
+/// Returns memory from graph_allocate.
+void graph_deallocate(void* p, std::size_t bytes);
+/// std allocator over graph_allocate (keeps the pool itself out of this public header).
+template <typename T>
+struct GraphAllocator {
+  using value_type = T;
+  GraphAllocator() = default;
+  template <typename U>
+  GraphAllocator(const GraphAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(graph_allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) { graph_deallocate(p, n * sizeof(T)); }
+  template <typename U>
+  bool operator==(const GraphAllocator<U>&) const {
+    return true;
+  }
+  template <typename U>
+  bool operator!=(const GraphAllocator<U>&) const {
+    return false;
+  }
+};
+
 class Node;
 /// A node's inputs (pool-allocated: a graph has one such list per op).
-using EdgeList = std::vector<std::shared_ptr<Node>, PoolAllocator<std::shared_ptr<Node>>>;
+using EdgeList = std::vector<std::shared_ptr<Node>, GraphAllocator<std::shared_ptr<Node>>>;
 
 class Node : public std::enable_shared_from_this<Node> {
  public:

@@ -15,48 +15,77 @@
 namespace xg {
 
 // ---- arithmetic (ops/pointwise.cpp) ----
+/// a + b, broadcast.
 Tensor add(const Tensor& a, const Tensor& b);
+/// a + b for a scalar b.
 Tensor add(const Tensor& a, double b);
+/// a - b, broadcast.
 Tensor sub(const Tensor& a, const Tensor& b);
+/// a * b elementwise, broadcast.
 Tensor mul(const Tensor& a, const Tensor& b);
+/// a * b for a scalar b.
 Tensor mul(const Tensor& a, double b);
+/// a / b elementwise, broadcast.
 Tensor div(const Tensor& a, const Tensor& b);
+/// -a.
 Tensor neg(const Tensor& a);
 /// a ** exponent
 Tensor pow(const Tensor& a, double exponent);
+/// a ** exponent elementwise, broadcast.
 Tensor pow(const Tensor& a, const Tensor& exponent);
+/// base ** exponent for a scalar base.
 Tensor pow(double base, const Tensor& exponent);
+/// e ** a.
 Tensor exp(const Tensor& a);
+/// Natural logarithm.
 Tensor log(const Tensor& a);
+/// Square root.
 Tensor sqrt(const Tensor& a);
+/// |a|; the gradient at 0 is 0.
 Tensor abs(const Tensor& a);
 /// Elementwise sign (-1, 0, 1); gradient zero.
 Tensor sign(const Tensor& a);
+/// Sine (radians).
 Tensor sin(const Tensor& a);
+/// Cosine (radians).
 Tensor cos(const Tensor& a);
 /// Gauss error function.
 Tensor erf(const Tensor& a);
 /// Limits values to [min, max]; either bound may be omitted.
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max);
+/// Elementwise max of a and b, broadcast; ties share the gradient.
 Tensor maximum(const Tensor& a, const Tensor& b);
+/// Elementwise min of a and b, broadcast; ties share the gradient.
 Tensor minimum(const Tensor& a, const Tensor& b);
 /// cond != 0 ? a : b, broadcast over all three.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 
 // ---- comparisons: 1/0 in the dtype of a (int64 for int64 inputs), never require grad ----
+/// a == b.
 Tensor eq(const Tensor& a, const Tensor& b);
+/// a != b.
 Tensor ne(const Tensor& a, const Tensor& b);
+/// a > b.
 Tensor gt(const Tensor& a, const Tensor& b);
+/// a < b.
 Tensor lt(const Tensor& a, const Tensor& b);
+/// a >= b.
 Tensor ge(const Tensor& a, const Tensor& b);
+/// a <= b.
 Tensor le(const Tensor& a, const Tensor& b);
+/// a > b for a scalar b.
 Tensor gt(const Tensor& a, double b);
+/// a < b for a scalar b.
 Tensor lt(const Tensor& a, double b);
 
 // ---- activations (ops/pointwise.cpp) ----
+/// max(a, 0).
 Tensor relu(const Tensor& a);
+/// a where a > 0, else negative_slope * a.
 Tensor leaky_relu(const Tensor& a, double negative_slope = 0.01);
+/// 1 / (1 + exp(-a)).
 Tensor sigmoid(const Tensor& a);
+/// Hyperbolic tangent.
 Tensor tanh(const Tensor& a);
 /// Exact GELU: x * Phi(x).
 Tensor gelu(const Tensor& a);
@@ -64,9 +93,13 @@ Tensor gelu(const Tensor& a);
 Tensor softplus(const Tensor& a, double beta = 1.0, double threshold = 20.0);
 
 // ---- reductions (ops/reduce.cpp) ----
+/// Sum of all elements, as a 0-d tensor.
 Tensor sum(const Tensor& a);
+/// Sum over dims (kept as size 1 when keepdim).
 Tensor sum(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false);
+/// Mean of all elements, as a 0-d tensor.
 Tensor mean(const Tensor& a);
+/// Mean over dims (kept as size 1 when keepdim).
 Tensor mean(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false);
 /// Variance of all elements with Bessel's correction, as torch.var.
 Tensor var(const Tensor& a);
@@ -75,8 +108,11 @@ Tensor var(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false,
            int64_t correction = 1);
 /// Largest element; the gradient is shared evenly between ties.
 Tensor max(const Tensor& a);
+/// Largest value along dim; ties share the gradient.
 Tensor max(const Tensor& a, int64_t dim, bool keepdim = false);
+/// Smallest element; the gradient is shared evenly between ties.
 Tensor min(const Tensor& a);
+/// Smallest value along dim; ties share the gradient.
 Tensor min(const Tensor& a, int64_t dim, bool keepdim = false);
 /// Index (int64) of the largest element of the flattened tensor, as a 0-d tensor; NaN counts as
 /// the largest, the first wins on ties.
@@ -94,7 +130,9 @@ std::pair<Tensor, Tensor> max_with_indices(const Tensor& a, int64_t dim, bool ke
 std::pair<Tensor, Tensor> min_with_indices(const Tensor& a, int64_t dim, bool keepdim = false);
 /// log(sum(exp(a))) along dims, computed stably.
 Tensor logsumexp(const Tensor& a, std::vector<int64_t> dims, bool keepdim = false);
+/// exp(a) / sum(exp(a)) along dim, computed stably.
 Tensor softmax(const Tensor& a, int64_t dim);
+/// a - logsumexp(a, dim), computed stably.
 Tensor log_softmax(const Tensor& a, int64_t dim);
 
 // ---- linear algebra (ops/linalg.cpp) ----
@@ -108,25 +146,33 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool transpose_a = false, bool tran
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---- shape and indexing (ops/shape.cpp) ----
+/// The same elements in `shape` (same numel); shares a's buffer.
 Tensor reshape(const Tensor& a, Shape shape);
 /// Reshape where one entry may be -1 (inferred from the others).
 Tensor view(const Tensor& a, std::vector<int64_t> shape);
+/// Merges dims start_dim..end_dim into one; shares a's buffer.
 Tensor flatten(const Tensor& a, int64_t start_dim = 0, int64_t end_dim = -1);
 /// Removes all size-1 dims.
 Tensor squeeze(const Tensor& a);
 /// Removes dim if its size is 1.
 Tensor squeeze(const Tensor& a, int64_t dim);
+/// Inserts a size-1 dim at dim.
 Tensor unsqueeze(const Tensor& a, int64_t dim);
+/// Swaps dims dim0 and dim1 (a copy).
 Tensor transpose(const Tensor& a, int64_t dim0, int64_t dim1);
+/// Reorders dims: result dim i is a's dim dims[i] (a copy).
 Tensor permute(const Tensor& a, std::vector<int64_t> dims);
 /// Broadcasts size-1 dims (and new leading dims) to `shape`.
 Tensor expand(const Tensor& a, Shape shape);
 /// Sums a broadcast gradient back to `shape` (the inverse of expand).
 Tensor sum_to(const Tensor& a, const Shape& shape);
+/// Joins tensors along an existing dim (other dims equal).
 Tensor cat(const TensorList& tensors, int64_t dim = 0);
+/// Joins same-shape tensors along a new dim.
 Tensor stack(const TensorList& tensors, int64_t dim = 0);
 /// Elements start, start+step, ... below end along dim (negative start/end count from the end).
 Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+/// `length` elements from start along dim (a copy).
 Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length);
 /// The slice at `index` along dim, with that dim removed.
 Tensor select(const Tensor& a, int64_t dim, int64_t index);
@@ -160,18 +206,31 @@ Tensor dropout(const Tensor& a, double p, bool training);
 Tensor one_hot(const Tensor& indices, std::size_t num_classes, Dtype dtype = Dtype::float32);
 
 // ---- operators ----
+/// add(a, b).
 Tensor operator+(const Tensor& a, const Tensor& b);
+/// a + scalar.
 Tensor operator+(const Tensor& a, double b);
+/// scalar + b.
 Tensor operator+(double a, const Tensor& b);
+/// sub(a, b).
 Tensor operator-(const Tensor& a, const Tensor& b);
+/// a - scalar.
 Tensor operator-(const Tensor& a, double b);
+/// scalar - b.
 Tensor operator-(double a, const Tensor& b);
+/// mul(a, b).
 Tensor operator*(const Tensor& a, const Tensor& b);
+/// a * scalar.
 Tensor operator*(const Tensor& a, double b);
+/// scalar * b.
 Tensor operator*(double a, const Tensor& b);
+/// div(a, b).
 Tensor operator/(const Tensor& a, const Tensor& b);
+/// a / scalar.
 Tensor operator/(const Tensor& a, double b);
+/// scalar / b.
 Tensor operator/(double a, const Tensor& b);
+/// neg(a).
 Tensor operator-(const Tensor& a);
 
 // ---- functional index updates (ops/shape.cpp) ----

@@ -1,6 +1,8 @@
 #pragma once
 // Opt-in conversions between xg::Tensor and xt::xarray for users who work with xtensor.
 // Including this header costs the xtensor compile time the rest of xgrad's headers avoid.
+// Header-only: the xarrays are made in the including file with its own flags (xsimd or not),
+// so it does not need xgrad's -march=native/XTENSOR_USE_XSIMD (tests/install checks this).
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "autograd/detail/impl.hpp"
+#include "autograd/extend.hpp"
 
 namespace xg::optim {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/detail/impl.hpp"
+#include "autograd/extend.hpp"
 
 namespace xg::optim {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/detail/impl.hpp"
+#include "autograd/extend.hpp"
 #include "optim/options.hpp"
 
 namespace xg::optim {
@@ -60,7 +60,7 @@ void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
       const T hi = T(clip_value), lo = T(-clip_value);
       for (std::size_t i = 0, n = g.numel(); i < n; ++i) d[i] = std::min(std::max(d[i], lo), hi);
     });
-    g.impl()->storage->version++;  // written in place
+    bump_version(g);  // written in place
   }
 }
 

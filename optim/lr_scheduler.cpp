@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "autograd/detail/impl.hpp"
+#include "autograd/extend.hpp"
 
 namespace xg::optim {
 

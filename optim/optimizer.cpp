@@ -5,7 +5,7 @@
 #include <set>
 #include <typeinfo>
 
-#include "autograd/detail/impl.hpp"
+#include "autograd/extend.hpp"
 #include "autograd/factory.hpp"
 #include "autograd/grad_mode.hpp"
 
@@ -138,7 +138,7 @@ void Optimizer::for_each_param_with_grad(
       ParamState& st = state_[i][j];
       ++st.step;
       update(groups_[i], p, grad, st);
-      p.impl()->storage->version++;  // the update wrote p's buffer in place
+      bump_version(p);  // the update wrote p's buffer in place
     }
   }
 }

@@ -1,6 +1,6 @@
 #include "optim/sgd.hpp"
 
-#include "autograd/detail/impl.hpp"
+#include "autograd/extend.hpp"
 
 namespace xg::optim {
 

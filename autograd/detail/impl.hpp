@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "autograd/detail/pool.hpp"
+#include "autograd/extend.hpp"
 #include "autograd/grad_mode.hpp"
 #include "autograd/node.hpp"
 #include "autograd/tensor.hpp"
@@ -76,32 +77,8 @@ struct TensorImpl {
 /// The global generator seeded by manual_seed (randn, rand, randint, dropout, nn init).
 std::mt19937_64& generator();
 
-// ---- errors ----
-/// Streams a shape as "[2, 3]" (for error messages).
-inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << shape_str(s); }
-/// Builds a message from streamable parts: fail("matmul: shapes ", a, " and ", b).
-template <typename... Args>
-[[noreturn]] void fail(const Args&... args) {
-  std::ostringstream os;
-  (os << ... << args);
-  throw std::invalid_argument(os.str());
-}
-/// Throws "op: expected a defined tensor" for an undefined argument.
-void check_defined(const char* op, const Tensor& t);
-/// Throws "op: dtype mismatch (float32 and float64)".
-void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
-/// check_defined, then throws "op: expected a floating point tensor (float32 or float64), got
-/// int64" unless t is float32 or float64.
-void check_floating(const char* op, const Tensor& t);
-/// The same check for a dtype argument (creators such as randn).
-void check_floating(const char* op, Dtype d);
-/// v truncated toward zero as an int64; throws naming op when v is nan, inf or out of range.
-int64_t checked_int64(const char* op, double v);
-/// Normalizes a possibly negative dim for a tensor of rank `ndim`; throws naming op and shape.
-std::size_t wrap_dim(const char* op, int64_t dim, std::size_t ndim, const Shape& shape);
-/// NumPy broadcast of two shapes; throws "op: shapes [..] and [..] cannot be broadcast".
-Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
-std::size_t shape_numel(const Shape& s);
+// fail, check_defined, check_same_dtype, check_floating, checked_int64, wrap_dim,
+// broadcast_shapes, shape_numel: extend.hpp
 
 /// std::make_shared from the graph-object pool (detail/pool.hpp).
 template <typename T, typename... Args>
@@ -109,34 +86,7 @@ std::shared_ptr<T> make_pooled(Args&&... args) {
   return std::allocate_shared<T>(PoolAllocator<T>(), std::forward<Args>(args)...);
 }
 
-// ---- dtype dispatch ----
-/// Throws for a dtype that reached a floating-point-only kernel (a missing check_floating).
-[[noreturn]] void fail_not_floating(Dtype d);
-/// f(float{}) or f(double{}): floating point kernels. int64 throws (ops check_floating first,
-/// so their message names the op).
-template <typename F>
-decltype(auto) dispatch(Dtype d, F&& f) {
-  if (d == Dtype::float64) return f(double{});
-  if (d != Dtype::float32) fail_not_floating(d);
-  return f(float{});
-}
-/// f(float{}), f(double{}) or f(int64_t{}): kernels that also run on int64 (copies, indexing,
-/// comparisons, sum).
-template <typename F>
-decltype(auto) dispatch_all(Dtype d, F&& f) {
-  if (d == Dtype::int64) return f(int64_t{});
-  return dispatch(d, std::forward<F>(f));
-}
-
-/// Calls f(std::true_type{}) or f(std::false_type{}): a runtime flag made a compile-time one,
-/// so that each variant of a hot loop is its own (vectorized) loop.
-template <typename F>
-void with_flag(bool flag, F&& f) {
-  if (flag)
-    f(std::true_type{});
-  else
-    f(std::false_type{});
-}
+// dispatch, dispatch_all, with_flag: extend.hpp
 
 // ---- recording ----
 /// The node that receives a tensor's gradient: its grad_fn, its AccumulateGrad, or nullptr.

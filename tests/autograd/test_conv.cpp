@@ -258,14 +258,7 @@ TEST_CASE("conv2d matches a direct loop over many geometries") {
 }
 
 // ---- golden values from PyTorch 1.13 ----
-// import torch, torch.nn.functional as F
-// d = torch.float64
-// x = torch.sin(torch.arange(80, dtype=d)).reshape(2, 2, 5, 4).requires_grad_()
-// w = (torch.arange(24, dtype=d) / 10 - 1.1).reshape(2, 2, 3, 2).requires_grad_()
-// b = torch.tensor([0.3, -0.2], dtype=d).requires_grad_()
-// y = F.conv2d(x, w, b, stride=(2, 1), padding=(1, 1), dilation=(1, 2))
-// c = torch.cos(torch.arange(y.numel(), dtype=d)).reshape(y.shape)
-// (y * c).sum().backward()   # then print y, x.grad, w.grad, b.grad with "%.10g"
+// Printed by tests/goldens/conv.py (see tests/goldens/README.md), one block per test case.
 TEST_CASE("conv2d matches PyTorch") {
   Tensor x = sin_range({2, 2, 5, 4}).requires_grad_();
   Tensor w = (arange(24, Dtype::float64) / 10.0 - 1.1).reshape({2, 2, 3, 2}).requires_grad_();
@@ -307,10 +300,7 @@ TEST_CASE("conv2d matches PyTorch") {
   check_values(b.grad(), {2}, {-0.2158451706, 0.332776978});
 }
 
-// x = torch.sin(torch.arange(60, dtype=d)).reshape(1, 2, 5, 6).requires_grad_()
-// y = F.max_pool2d(x, (3, 2), stride=(2, 2), padding=(1, 1), dilation=(1, 2))
-// c = torch.cos(torch.arange(y.numel(), dtype=d)).reshape(y.shape)
-// (y * c).sum().backward()   # then print y, x.grad with "%.10g"
+// F.max_pool2d(x, (3, 2), stride=(2, 2), padding=(1, 1), dilation=(1, 2)): tests/goldens/conv.py
 TEST_CASE("max_pool2d matches PyTorch") {
   Tensor x = sin_range({1, 2, 5, 6}).requires_grad_();
   Tensor y = max_pool2d(x, {3, 2}, {2, 2}, {1, 1}, {1, 2});
@@ -352,8 +342,7 @@ TEST_CASE("max_pool2d matches PyTorch") {
                                         0, 0});
 }
 
-// x = torch.sin(torch.arange(60, dtype=d)).reshape(1, 2, 5, 6)
-// y = F.avg_pool2d(x, (3, 3), stride=(2, 1), padding=(1, 1))   # count_include_pad=True
+// F.avg_pool2d(x, (3, 3), stride=(2, 1), padding=(1, 1)): tests/goldens/conv.py
 TEST_CASE("avg_pool2d matches PyTorch (padding counted in the average)") {
   Tensor y = avg_pool2d(sin_range({1, 2, 5, 6}), {3, 3}, {2, 1}, {1, 1});
   check_values(
@@ -415,6 +404,7 @@ TEST_CASE("max_pool2d: padding acts as -inf") {
 
 TEST_CASE("max_pool2d: a window whose taps all miss the input gives -inf and no gradient") {
   // PyTorch 1.13: F.max_pool2d(x, 2, stride=1, padding=1, dilation=2) on x [1, 1, 3, 1] -> -inf
+  // (tests/goldens/conv.py)
   Tensor x = randn({1, 1, 3, 1}, Dtype::float64).requires_grad_();
   Tensor y = max_pool2d(x, {2}, {1}, {1}, {2});
   REQUIRE(y.shape() == Shape{1, 1, 3, 1});

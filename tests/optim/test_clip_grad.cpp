@@ -1,10 +1,7 @@
 // clip_grad_norm_ and clip_grad_value_ against PyTorch 1.13 (torch.nn.utils), float64.
 //
-// Golden values from /usr/bin/python3 (torch 1.13.0a0):
-//   a.grad = [3, -4], b.grad = [[12], [0]]
-//   for max_norm, nt in [(5, 2), (100, 2), (5, inf), (5, 1), (5, 3)]:
-//       n = clip_grad_norm_([a, b], max_norm, nt); print(n.item(), a.grad, b.grad)
-//   clip_grad_value_([a, b], 3.5)
+// Golden values: the output of tests/goldens/clip_grad.py (/usr/bin/python3, torch 1.13.0a0;
+// see tests/goldens/README.md).
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,41 +1,8 @@
 // LR schedulers against PyTorch 1.13's get_last_lr() over 10-12 epochs, for an SGD optimizer with
 // two groups (lr 0.1 and 0.05), plus their errors.
 //
-// Golden values from /usr/bin/python3 (torch 1.13.0a0) with this script (abridged):
-//
-//   S = torch.optim.lr_scheduler
-//   def opt():
-//       a = torch.zeros(1, requires_grad=True); b = torch.zeros(1, requires_grad=True)
-//       return torch.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.05}], lr=0.1)
-//   def run(make, n=10):
-//       o = opt(); s = make(o); out = [s.get_last_lr()]
-//       for _ in range(n):
-//           o.step(); s.step(); out.append(s.get_last_lr())
-//       return out
-//   run(lambda o: S.StepLR(o, step_size=3, gamma=0.5))
-//   run(lambda o: S.MultiStepLR(o, milestones=[5, 2, 5], gamma=0.1))
-//   run(lambda o: S.ExponentialLR(o, gamma=0.9))
-//   run(lambda o: S.CosineAnnealingLR(o, T_max=4, eta_min=0.01), 12)
-//   run(lambda o: S.LinearLR(o, start_factor=0.25, end_factor=1.0, total_iters=4))
-//   run(lambda o: S.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=5))
-//   def seq(o):
-//       w = S.LinearLR(o, start_factor=0.1, end_factor=1.0, total_iters=3)
-//       c = S.CosineAnnealingLR(o, T_max=5, eta_min=0.0)
-//       return S.SequentialLR(o, [w, c], milestones=[3])
-//   def seq3(o):
-//       w = S.LinearLR(o, start_factor=0.5, total_iters=2)
-//       e = S.ExponentialLR(o, gamma=0.5)
-//       st = S.StepLR(o, step_size=2, gamma=0.1)
-//       return S.SequentialLR(o, [w, e, st], milestones=[2, 5])
-//   def plateau(metrics, **kw):
-//       o = opt(); s = S.ReduceLROnPlateau(o, **kw); out = []
-//       for m in metrics:
-//           s.step(m); out.append(s._last_lr)
-//       return out
-//   plateau([1.0, 0.9, 0.9, 0.95, 0.9, 0.91, 0.92, 0.93, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
-//           patience=2, factor=0.5, cooldown=1, min_lr=0.02)
-//   plateau([0.5, 0.55, 0.56, 0.5605, 0.57, 0.571, 0.6, 0.6, 0.6, 0.6], mode="max",
-//           threshold_mode="abs", threshold=0.02, patience=1, factor=0.1)
+// Golden values: the output of tests/goldens/lr_scheduler.py (/usr/bin/python3, torch 1.13.0a0;
+// see tests/goldens/README.md), one schedule per check below, in the same order.
 #include <doctest/doctest.h>
 
 #include <cmath>

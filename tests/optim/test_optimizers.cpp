@@ -171,26 +171,8 @@ Trajectory ref_adagrad(double lr, double lr_decay, double wd, double init, doubl
 }
 
 // ---- PyTorch 1.13 golden trajectories ----
-// Generated with /usr/bin/python3 (torch 1.13.0a0, Debian python3-torch) by this script:
-//
-//   import torch
-//   def run(cls, dtype=torch.float64, **kw):
-//       x = torch.tensor([1.0, -2.0], dtype=dtype, requires_grad=True)
-//       c = torch.tensor([1.0, 3.0], dtype=dtype)
-//       opt = cls([x], **kw)
-//       out = []
-//       for _ in range(3):
-//           opt.zero_grad()
-//           (0.5 * (c * x * x).sum()).backward()
-//           opt.step()
-//           out.append(x.detach().tolist())
-//       return out
-//   O = torch.optim
-//   cfgs = {"sgd_plain": (O.SGD, dict(lr=0.1)), ...}   # the configurations in kConfigs below
-//   for name, (cls, kw) in cfgs.items():
-//       print('{"%s", {%s}},' % (name, ", ".join("{%r, %r}" % tuple(s) for s in run(cls, **kw))))
-//   print(run(O.Adam, torch.float32, lr=0.1))
-//   print(run(O.SGD, torch.float32, lr=0.1, momentum=0.9, nesterov=True))
+// Printed by tests/goldens/optimizers.py (torch 1.13.0a0, Debian python3-torch; see
+// tests/goldens/README.md): three steps of each configuration of configs() below.
 const std::map<std::string, Trajectory> kTorch = {
     {"sgd_plain", {{0.9, -1.4}, {0.81, -0.98}, {0.7290000000000001, -0.6859999999999999}}},
     {"sgd_momentum", {{0.9, -1.4}, {0.72, -0.4399999999999999}, {0.486, 0.5560000000000003}}},
@@ -475,7 +457,7 @@ TEST_CASE("optim: largest difference from PyTorch 1.13 over all configurations")
 }
 
 TEST_CASE("optim: float32 parameters follow PyTorch 1.13's float32 trajectories") {
-  // From the script above: run(O.Adam, torch.float32, lr=0.1) and
+  // From tests/goldens/optimizers.py: run(O.Adam, torch.float32, lr=0.1) and
   // run(O.SGD, torch.float32, lr=0.1, momentum=0.9, nesterov=True).
   const Trajectory adam = {{0.9000000357627869, -1.899999976158142},
                            {0.8004122376441956, -1.8001664876937866},
