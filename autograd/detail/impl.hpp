@@ -1,6 +1,8 @@
 #pragma once
 // Internal: what a Tensor handle points to, and the helpers every op uses to record itself.
 // Not part of the public API; included by autograd/*.cpp only. No xtensor here either.
+#include <cstddef>
+#include <cstdint>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -74,7 +76,19 @@ void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
 std::size_t wrap_dim(const char* op, int64_t dim, std::size_t ndim, const Shape& shape);
 /// NumPy broadcast of two shapes; throws "op: shapes [..] and [..] cannot be broadcast".
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
+/// Element count of a shape, overflow-checked as checked_numel (with the generic name "tensor").
 std::size_t shape_numel(const Shape& s);
+/// Largest element count a tensor may have: its bytes (up to 8 per element) fit in ptrdiff_t.
+constexpr std::size_t kMaxNumel = static_cast<std::size_t>(PTRDIFF_MAX) / 8;
+/// Element count of `s`; throws "op: shape [..] has too many elements" past kMaxNumel.
+std::size_t checked_numel(const char* op, const Shape& s);
+/// a * b for sizes; throws "op: size overflow (a * b)" when it does not fit in size_t.
+std::size_t checked_mul(const char* op, std::size_t a, std::size_t b);
+/// a + b for sizes; throws "op: size overflow (a + b)" when it does not fit in size_t.
+std::size_t checked_add(const char* op, std::size_t a, std::size_t b);
+/// An uninitialized tensor for op `op`: checks the shape's size and turns a failed allocation
+/// into "op: cannot allocate N bytes for shape [..]".
+Tensor new_empty(const char* op, const Shape& shape, Dtype dtype);
 
 /// std::make_shared from the graph-object pool (detail/pool.hpp).
 template <typename T, typename... Args>
