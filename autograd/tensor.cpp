@@ -258,6 +258,7 @@ Tensor Tensor::view(std::vector<int64_t> s) const { return xg::view(*this, std::
 Tensor Tensor::flatten(int64_t s, int64_t e) const { return xg::flatten(*this, s, e); }
 Tensor Tensor::transpose(int64_t a, int64_t b) const { return xg::transpose(*this, a, b); }
 Tensor Tensor::t() const {
+  check_defined("t", *this);
   if (dim() != 2) fail("t: expected a 2-D tensor, got shape ", shape());
   return xg::transpose(*this, 0, 1);
 }

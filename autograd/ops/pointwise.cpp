@@ -430,7 +430,10 @@ Tensor relu(const Tensor& a) {
   Tensor out = with_scalar(a, 0, [](auto x, auto z) { return x < z ? z : x; });
   if (needs_grad({&a}))
     record("relu", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
-      return TensorList{mul(g, gt(so.unpack(n).detach(), 0.0))};
+      // 0 where out <= 0, else 1 (nan passes its gradient on, as PyTorch's threshold_backward)
+      Tensor pass = with_scalar(so.unpack(n).detach(), 0,
+                                [](auto y, auto z) { return static_cast<decltype(y)>(!(y <= z)); });
+      return TensorList{mul(g, pass)};
     });
   return out;
 }

@@ -272,6 +272,8 @@ TEST_CASE("nan propagates through relu, leaky_relu, clamp, maximum and minimum")
     const auto v = t.to_vector<double>();
     CHECK(std::isnan(v[0]));
   }
+  Tensor x = tensor({NAN, -1, 2}, {3}, Dtype::float64).requires_grad_();
+  CHECK(grad({sum(relu(x))}, {x})[0].to_vector<double>() == std::vector<double>{1, 0, 1});
   CHECK(maximum(n, one).to_vector<double>()[2] == 2.0);
   CHECK(minimum(one, n).to_vector<double>()[1] == -1.0);
 }

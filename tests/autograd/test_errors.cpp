@@ -235,6 +235,7 @@ TEST_CASE("an undefined tensor argument is named by the op that got it") {
       {"one_hot", [&] { one_hot(u, 3); }},
       {"clone", [&] { u.clone(); }},
       {"to", [&] { u.to(Dtype::float64); }},
+      {"t", [&] { u.t(); }},
   };
   for (const auto& [op, call] : calls) {
     INFO("op: " << op);
