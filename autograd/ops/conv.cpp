@@ -359,7 +359,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                   pair_arg("conv2d", "dilation", dilation), false);
   const auto N = static_cast<int64_t>(xs[0]), C = static_cast<int64_t>(xs[1]);
   const auto O = static_cast<int64_t>(ws[0]);
-  const int64_t CK = C * w.kh * w.kw, L = w.out_plane();
+  const auto CK = static_cast<int64_t>(checked_numel("conv2d", {xs[1], ws[2], ws[3]}));
+  const int64_t L = w.out_plane();
 
   // One sample at a time, so cols stays small. (Stacking several samples into one wider GEMM
   // measured no faster here, and slower once OpenBLAS starts threading the skinny products.)

@@ -177,6 +177,9 @@ Tensor view(const Tensor& a, std::vector<int64_t> shape) {
       fail("view: cannot infer -1 in a view of ", a.numel(), " elements (shape ", a.shape(), ")");
     s[infer] = a.numel() / known;
   }
+  if (checked_numel("view", s) != a.numel())
+    fail("view: shape ", s, " is invalid for a tensor of shape ", a.shape(), " (", a.numel(),
+         " elements)");
   return reshape(a, std::move(s));
 }
 

@@ -254,6 +254,12 @@ TEST_CASE("sum_to and view name what is wrong") {
   CHECK(sum_to(ones({2, 3}), {}).item<double>() == 6.0);
   CHECK_MESSAGE_IS(view(ones({4}), {-1, -1}), "view: only one dimension can be inferred",
                    std::invalid_argument);
+  CHECK_MESSAGE_IS(view(ones({4}), {3, 2}),
+                   "view: shape [3, 2] is invalid for a tensor of shape [4] (4 elements)",
+                   std::invalid_argument);
+  CHECK_MESSAGE_IS(view(ones({4}), {int64_t(1) << 62, 8}),
+                   "view: shape [4611686018427387904, 8] has too many elements",
+                   std::invalid_argument);
   CHECK_MESSAGE_IS(softmax(zeros({0, 5}), 2), "softmax: dimension 2 out of range",
                    std::invalid_argument);
 }
