@@ -73,8 +73,17 @@ int64_t checked_int64(const char* op, double v);
 std::size_t wrap_dim(const char* op, int64_t dim, std::size_t ndim, const Shape& shape);
 /// NumPy broadcast of two shapes; throws "op: shapes [..] and [..] cannot be broadcast".
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
-/// Number of elements of a shape (1 for []).
+/// Element count of a shape (1 for []), overflow-checked as checked_numel (with the generic
+/// name "tensor").
 std::size_t shape_numel(const Shape& s);
+/// Largest element count a tensor may have: its bytes (up to 8 per element) fit in ptrdiff_t.
+constexpr std::size_t kMaxNumel = static_cast<std::size_t>(PTRDIFF_MAX) / 8;
+/// Element count of `s`; throws "op: shape [..] has too many elements" past kMaxNumel.
+std::size_t checked_numel(const char* op, const Shape& s);
+/// a * b for sizes; throws "op: size overflow (a * b)" when it does not fit in size_t.
+std::size_t checked_mul(const char* op, std::size_t a, std::size_t b);
+/// a + b for sizes; throws "op: size overflow (a + b)" when it does not fit in size_t.
+std::size_t checked_add(const char* op, std::size_t a, std::size_t b);
 
 // ---- dtype dispatch ----
 /// Throws for a dtype that reached a floating-point-only kernel (a missing check_floating).

@@ -33,10 +33,27 @@ std::string shape_str(const Shape& s) {
   return out + "]";
 }
 
-std::size_t shape_numel(const Shape& s) {
+std::size_t checked_numel(const char* op, const Shape& s) {
   std::size_t n = 1;
-  for (std::size_t d : s) n *= d;
-  return n;
+  bool zero = false, over = false;
+  for (std::size_t d : s) {
+    zero = zero || d == 0;
+    over = over || __builtin_mul_overflow(n, d, &n) || n > kMaxNumel;
+  }
+  if (over && !zero) fail(op, ": shape ", s, " has too many elements");
+  return zero ? 0 : n;
+}
+std::size_t shape_numel(const Shape& s) { return checked_numel("tensor", s); }
+
+std::size_t checked_mul(const char* op, std::size_t a, std::size_t b) {
+  std::size_t r;
+  if (__builtin_mul_overflow(a, b, &r)) fail(op, ": size overflow (", a, " * ", b, ")");
+  return r;
+}
+std::size_t checked_add(const char* op, std::size_t a, std::size_t b) {
+  std::size_t r;
+  if (__builtin_add_overflow(a, b, &r)) fail(op, ": size overflow (", a, " + ", b, ")");
+  return r;
 }
 
 void check_defined(const char* op, const Tensor& t) {
@@ -131,7 +148,11 @@ static TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl, const char* 
 const Shape& Tensor::shape() const { return checked(impl_, "shape").shape; }
 std::size_t Tensor::numel() const { return checked(impl_, "numel").numel; }
 Dtype Tensor::dtype() const { return checked(impl_, "dtype").dtype; }
-std::size_t Tensor::size(int64_t d) const { return shape()[wrap_dim("size", d, dim(), shape())]; }
+std::size_t Tensor::size(int64_t d) const {
+  if (dim() == 0)
+    fail("size: dimension ", d, " out of range for a 0-d tensor (it has no dimensions)");
+  return shape()[wrap_dim("size", d, dim(), shape())];
+}
 
 template <typename T>
 T* Tensor::data_ptr() const {
@@ -284,6 +305,7 @@ Tensor Tensor::view(std::vector<int64_t> s) const { return xg::view(*this, std::
 Tensor Tensor::flatten(int64_t s, int64_t e) const { return xg::flatten(*this, s, e); }
 Tensor Tensor::transpose(int64_t a, int64_t b) const { return xg::transpose(*this, a, b); }
 Tensor Tensor::t() const {
+  check_defined("t", *this);
   if (dim() != 2) fail("t: expected a 2-D tensor, got shape ", shape());
   return xg::transpose(*this, 0, 1);
 }

@@ -1,6 +1,8 @@
 #pragma once
 // Internal: what a Tensor handle points to, and the helpers every op uses to record itself.
 // Not part of the public API; included by autograd/*.cpp only. No xtensor here either.
+#include <cstddef>
+#include <cstdint>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -79,6 +81,10 @@ std::mt19937_64& generator();
 
 // fail, check_defined, check_same_dtype, check_floating, checked_int64, wrap_dim,
 // broadcast_shapes, shape_numel: extend.hpp
+// kMaxNumel, checked_numel, checked_mul, checked_add: extend.hpp
+/// An uninitialized tensor for op `op`: checks the shape's size and turns a failed allocation
+/// into "op: cannot allocate N bytes for shape [..]".
+Tensor new_empty(const char* op, const Shape& shape, Dtype dtype);
 
 /// std::make_shared from the graph-object pool (detail/pool.hpp).
 template <typename T, typename... Args>

@@ -65,9 +65,20 @@ Window make_window(const char* op, const Shape& input, Pair k, Pair s, Pair p, P
     fail(op, ": input of shape ", input, " has an empty [H, W] plane");
   const auto H = static_cast<int64_t>(input[2]), W = static_cast<int64_t>(input[3]);
   Window w{H, W, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], 0, 0};  // Ho, Wo below
-  // The span in + 2 padding - dilation (kernel - 1) - 1 must be >= 0 for at least one output.
-  const int64_t span_h = w.H + 2 * w.ph - w.dh * (w.kh - 1) - 1;
-  const int64_t span_w = w.W + 2 * w.pw - w.dw * (w.kw - 1) - 1;
+  // The span in + 2 padding - dilation (kernel - 1) - 1 must be >= 0 for at least one output;
+  // computed with overflow checks, as the options may be anything.
+  auto span = [&](int64_t in, int64_t pad, int64_t dil, int64_t ker) {
+    int64_t padded, reach, r;
+    if (__builtin_mul_overflow(pad, int64_t{2}, &padded) ||
+        __builtin_add_overflow(in, padded, &padded) ||
+        __builtin_mul_overflow(dil, ker - 1, &reach) || __builtin_sub_overflow(padded, reach, &r))
+      fail(op, ": input ", input, " with kernel ", list_str(k), ", stride ", list_str(s),
+           ", padding ", list_str(p), " and dilation ", list_str(d),
+           " gives an output size that overflows");
+    return r - 1;
+  };
+  const int64_t span_h = span(w.H, w.ph, w.dh, w.kh);
+  const int64_t span_w = span(w.W, w.pw, w.dw, w.kw);
   if (span_h < 0 || span_w < 0) {
     auto size = [](int64_t span, int64_t stride) {  // floor division, for the message
       return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
@@ -78,6 +89,9 @@ Window make_window(const char* op, const Shape& input, Pair k, Pair s, Pair p, P
   }
   w.Ho = span_h / w.sh + 1;
   w.Wo = span_w / w.sw + 1;
+  // The output [N, C or O, Ho, Wo] must be a shape a tensor can have.
+  checked_numel(
+      op, {input[0], input[1], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)});
   return w;
 }
 
@@ -217,10 +231,24 @@ void col2im(const T* cols, T* gx, int64_t C, const Window& w, const std::vector<
     }
 }
 
-/// An uninitialized scratch buffer of n elements (std::vector would zero it first).
+/// An uninitialized scratch buffer of n elements (std::vector would zero it first); a size
+/// that cannot be allocated is an error naming `op`.
 template <typename T>
-std::unique_ptr<T[]> scratch(int64_t n) {
-  return std::unique_ptr<T[]>(new T[static_cast<std::size_t>(n)]);
+std::unique_ptr<T[]> scratch(const char* op, int64_t n) {
+  const std::size_t count = checked_numel(op, {static_cast<std::size_t>(n)});
+  try {
+    return std::unique_ptr<T[]>(new T[count]);
+  } catch (const std::bad_alloc&) {
+    fail(op, ": cannot allocate ", count * sizeof(T), " bytes of scratch space");
+  }
+}
+
+/// Kernel taps [lo, hi) of one window along an axis: those whose position first + i * dil lies
+/// in [0, n) (so a huge kernel costs only the taps that hit the input).
+std::pair<int64_t, int64_t> taps_inside(int64_t first, int64_t dil, int64_t kernel, int64_t n) {
+  const int64_t lo = first >= 0 ? 0 : (-first - 1) / dil + 1;  // ceil(-first / dil)
+  const int64_t hi = first >= n ? 0 : std::min(kernel, (n - 1 - first) / dil + 1);
+  return {std::min(lo, kernel), std::max(hi, std::min(lo, kernel))};
 }
 
 /// Sum of n values with 8 independent accumulators (one would make the adds latency-bound).
@@ -247,10 +275,12 @@ void max_pool_plane(const T* x, T* out, int64_t* arg, const Window& w) {
     for (int64_t ox = 0; ox < w.Wo; ++ox) {
       T best = -std::numeric_limits<T>::infinity();
       int64_t at = -1;
-      for (int64_t i = 0; i < w.kh; ++i) {
+      const auto [ilo, ihi] = taps_inside(oy * w.sh - w.ph, w.dh, w.kh, w.H);
+      const auto [jlo, jhi] = taps_inside(ox * w.sw - w.pw, w.dw, w.kw, w.W);
+      for (int64_t i = ilo; i < ihi; ++i) {
         const int64_t y = oy * w.sh - w.ph + i * w.dh;
         if (y < 0 || y >= w.H) continue;
-        for (int64_t j = 0; j < w.kw; ++j) {
+        for (int64_t j = jlo; j < jhi; ++j) {
           const int64_t xx = ox * w.sw - w.pw + j * w.dw;
           if (xx < 0 || xx >= w.W) continue;
           const T v = x[y * w.W + xx];
@@ -268,10 +298,12 @@ void sum_pool_plane(const T* x, T* out, T scale, const Window& w) {
   for (int64_t oy = 0; oy < w.Ho; ++oy)
     for (int64_t ox = 0; ox < w.Wo; ++ox) {
       T acc = 0;
-      for (int64_t i = 0; i < w.kh; ++i) {
+      const auto [ilo, ihi] = taps_inside(oy * w.sh - w.ph, w.dh, w.kh, w.H);
+      const auto [jlo, jhi] = taps_inside(ox * w.sw - w.pw, w.dw, w.kw, w.W);
+      for (int64_t i = ilo; i < ihi; ++i) {
         const int64_t y = oy * w.sh - w.ph + i * w.dh;
         if (y < 0 || y >= w.H) continue;
-        for (int64_t j = 0; j < w.kw; ++j) {
+        for (int64_t j = jlo; j < jhi; ++j) {
           const int64_t xx = ox * w.sw - w.pw + j * w.dw;
           if (xx >= 0 && xx < w.W) acc += x[y * w.W + xx];
         }
@@ -286,10 +318,12 @@ void sum_pool_plane_backward(const T* g, T* gx, T scale, const Window& w) {
   for (int64_t oy = 0; oy < w.Ho; ++oy)
     for (int64_t ox = 0; ox < w.Wo; ++ox) {
       const T v = g[oy * w.Wo + ox] * scale;
-      for (int64_t i = 0; i < w.kh; ++i) {
+      const auto [ilo, ihi] = taps_inside(oy * w.sh - w.ph, w.dh, w.kh, w.H);
+      const auto [jlo, jhi] = taps_inside(ox * w.sw - w.pw, w.dw, w.kw, w.W);
+      for (int64_t i = ilo; i < ihi; ++i) {
         const int64_t y = oy * w.sh - w.ph + i * w.dh;
         if (y < 0 || y >= w.H) continue;
-        for (int64_t j = 0; j < w.kw; ++j) {
+        for (int64_t j = jlo; j < jhi; ++j) {
           const int64_t xx = ox * w.sw - w.pw + j * w.dw;
           if (xx >= 0 && xx < w.W) gx[y * w.W + xx] += v;
         }
@@ -326,7 +360,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                   pair_arg("conv2d", "dilation", dilation), false);
   const auto N = static_cast<int64_t>(xs[0]), C = static_cast<int64_t>(xs[1]);
   const auto O = static_cast<int64_t>(ws[0]);
-  const int64_t CK = C * w.kh * w.kw, L = w.out_plane();
+  const auto CK = static_cast<int64_t>(checked_numel("conv2d", {xs[1], ws[2], ws[3]}));
+  const int64_t L = w.out_plane();
 
   // One sample at a time, so cols stays small. (Stacking several samples into one wider GEMM
   // measured no faster here, and slower once OpenBLAS starts threading the skinny products.)
@@ -337,7 +372,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
     const T* x = input.impl()->data<T>();
     const T* wt = weight.impl()->data<T>();
     const T* bs = bias.defined() ? bias.impl()->data<T>() : nullptr;
-    auto cols = scratch<T>(CK * L);
+    auto cols = scratch<T>("conv2d", checked_mul("conv2d", CK, L));
     const std::vector<T> masks = one_run_masks<T>(w);
     for (int64_t n = 0; n < N; ++n) {
       T* yn = out.impl()->data<T>() + n * O * L;
@@ -369,7 +404,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
              if (need_b) r[2] = zeros({ws[0]}, g.dtype());
              dispatch(g.dtype(), [&](auto tag) {
                using T = decltype(tag);
-               auto cols = scratch<T>(need_x || need_w ? CK * L : 0);
+               auto cols = scratch<T>("conv2d", need_x || need_w ? CK * L : 0);
                const std::vector<T> masks = one_run_masks<T>(w);
                for (int64_t n = 0; n < N; ++n) {
                  const T* gn = g.impl()->data<T>() + n * O * L;  // grad_out[n] [O, L]
@@ -455,7 +490,7 @@ Tensor avg_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
   const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
   // count_include_pad: every window divides by kh*kw. With ceil_mode false no window reaches
   // past the padding, so this is exactly PyTorch's divisor.
-  const double scale = 1.0 / static_cast<double>(w.kh * w.kw);
+  const double scale = 1.0 / (static_cast<double>(w.kh) * static_cast<double>(w.kw));
 
   // out [N, C, Ho, Wo] = window sums / (kh*kw)
   Tensor out = empty({xs[0], xs[1], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},

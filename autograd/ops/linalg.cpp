@@ -34,7 +34,8 @@ void gemv(bool trans, blasint rows, blasint cols, const T* a, blasint lda, const
 template <typename T>
 void gemm(const T* a, const T* b, T* c, std::size_t batch, std::size_t m, std::size_t n,
           std::size_t k, bool ta, bool tb) {
-  if (k == 0) {
+  if (m == 0 || n == 0) return;  // empty product: BLAS rejects a leading dimension of 0
+  if (k == 0) {                  // an empty sum: zeros (BLAS must not read a or b)
     std::fill_n(c, batch * m * n, T(0));
     return;
   }
@@ -119,8 +120,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     Shape out(a.shape().begin(), a.shape().end() - 1);
     const std::size_t n = b.dim() == 2 ? b.shape()[1] : 1;
     if (b.dim() == 2) out.push_back(n);
-    return reshape(mm(reshape(a, {a.numel() / std::max<std::size_t>(k, 1), k}), reshape(b, {k, n})),
-                   out);
+    const std::size_t rows = shape_numel(Shape(a.shape().begin(), a.shape().end() - 1));
+    return reshape(mm(reshape(a, {rows, k}), reshape(b, {k, n})), out);
   }
   // Batched: a [.., n, k] (or [k]) and b [.., k, m]; broadcast the batch dims.
   const Tensor a3 = a.dim() == 1 ? unsqueeze(a, 0) : a;
@@ -152,9 +153,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   const std::size_t in = w.shape()[1];
   Shape out(x.shape().begin(), x.shape().end() - 1);
   out.push_back(w.shape()[0]);
-  Tensor y = mm(x.dim() == 2 ? x : reshape(x, {x.numel() / std::max<std::size_t>(in, 1), in}), w,
-                false, true);
+  const std::size_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
+  Tensor y = mm(x.dim() == 2 ? x : reshape(x, {rows, in}), w, false, true);
   if (bias.defined()) {
+    check_same_dtype("linear", x, bias);
     if (bias.shape() != Shape{w.shape()[0]})
       fail("linear: bias of shape ", bias.shape(), " does not match weight of shape ", w.shape());
     y = add(y, bias);

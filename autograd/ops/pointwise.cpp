@@ -229,13 +229,17 @@ Tensor pow(const Tensor& a, const Tensor& e) {
                                                                                    Node& n) {
              Tensor a = sa.unpack(n), e = se.unpack(n);
              TensorList r(2);
-             // d(a^e)/da = e a^(e-1);  d(a^e)/de = a^e log(a), taken as 0 where a == 0
-             if (n.needs_grad(0))
-               r[0] = sum_to(mul(g, mul(e, pow(a, sub(e, ones_like(e))))), a.shape());
+             // As PyTorch: d(a^e)/da = e a^(e-1), 0 where e == 0;
+             // d(a^e)/de = a^e log(a), 0 where a == 0 and e >= 0 (nan for a < 0).
+             if (n.needs_grad(0)) {
+               Tensor e0 = eq(e.detach(), zeros_like(e));
+               Tensor da = where(e0, zeros_like(e), mul(e, pow(a, sub(e, ones_like(e)))));
+               r[0] = sum_to(mul(g, da), a.shape());
+             }
              if (n.needs_grad(1)) {
-               Tensor zero = eq(a, zeros_like(a));
-               Tensor safe_log = log(where(zero, ones_like(a), a));
-               r[1] = sum_to(mul(g, mul(so.unpack(n), safe_log)), e.shape());
+               Tensor a0 = mul(eq(a.detach(), zeros_like(a)), ge(e.detach(), zeros_like(e)));
+               Tensor de = where(a0, zeros_like(a0), mul(so.unpack(n), log(a)));
+               r[1] = sum_to(mul(g, de), e.shape());
              }
              return r;
            });
@@ -244,7 +248,20 @@ Tensor pow(const Tensor& a, const Tensor& e) {
 
 Tensor pow(double base, const Tensor& e) {
   check_floating("pow", e);
-  return exp(mul(e, std::log(base)));
+  Tensor out = with_scalar(e, base, [](auto x, auto b) { return std::pow(b, x); });
+  if (needs_grad({&e}))
+    record("pow", out, {e},
+           [se = SavedTensor(e), so = SavedTensor(out, true), base](const Tensor& g, Node& n) {
+             // d(base^e)/de = base^e log(base): nan for base < 0; for base == 0 (log -inf) it is 0
+             // where e >= 0, as PyTorch.
+             Tensor de = mul(so.unpack(n), std::log(base));
+             if (base == 0) {
+               Tensor e = se.unpack(n).detach();
+               de = where(lt(e, 0.0), de, zeros_like(e));
+             }
+             return TensorList{mul(g, de)};
+           });
+  return out;
 }
 
 Tensor exp(const Tensor& a) {
@@ -345,8 +362,9 @@ Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi
 namespace {
 // maximum/minimum: the gradient goes to the winner, split evenly on ties (as PyTorch).
 Tensor extremum(const char* op, const Tensor& a, const Tensor& b, bool is_max) {
-  Tensor out = is_max ? binary(op, a, b, [](auto x, auto y) { return std::max(x, y); })
-                      : binary(op, a, b, [](auto x, auto y) { return std::min(x, y); });
+  // nan in either operand gives nan (as PyTorch); std::max would drop a nan in b.
+  Tensor out = is_max ? binary(op, a, b, [](auto x, auto y) { return x < y || y != y ? y : x; })
+                      : binary(op, a, b, [](auto x, auto y) { return y < x || y != y ? y : x; });
   if (needs_grad({&a, &b}))
     record(op, out, {a, b},
            [sa = SavedTensor(a), sb = SavedTensor(b), is_max](const Tensor& g, Node& n) {
@@ -429,10 +447,14 @@ Tensor lt(const Tensor& a, double b) {
 // ---- activations ----
 Tensor relu(const Tensor& a) {
   check_floating("relu", a);
-  Tensor out = map(a, [](const auto& x, auto t) { return xt::maximum(x, decltype(t)(0)); });
+  // x < 0 ? 0 : x, so that nan stays nan (as PyTorch)
+  Tensor out = with_scalar(a, 0, [](auto x, auto z) { return x < z ? z : x; });
   if (needs_grad({&a}))
     record("relu", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
-      return TensorList{mul(g, gt(so.unpack(n).detach(), 0.0))};
+      // 0 where out <= 0, else 1 (nan passes its gradient on, as PyTorch's threshold_backward)
+      Tensor pass = with_scalar(so.unpack(n).detach(), 0,
+                                [](auto y, auto z) { return static_cast<decltype(y)>(!(y <= z)); });
+      return TensorList{mul(g, pass)};
     });
   return out;
 }

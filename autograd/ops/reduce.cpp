@@ -11,9 +11,15 @@ namespace xg {
 
 namespace {
 
-/// Sorted, unique, non-negative dims; empty `dims` means all dims.
+/// Sorted, unique, non-negative dims; empty `dims` means all dims. A 0-d tensor accepts dim 0
+/// and -1 (as a tensor of one element, PyTorch) and reduces nothing: the result stays 0-d.
 std::vector<std::size_t> reduce_dims(const char* op, const Tensor& a, std::vector<int64_t> dims) {
+  check_defined(op, a);
   std::vector<std::size_t> out;
+  if (a.dim() == 0) {
+    for (int64_t d : dims) wrap_dim(op, d, 0, a.shape());
+    return out;
+  }
   if (dims.empty())
     for (std::size_t d = 0; d < a.dim(); ++d) out.push_back(d);
   for (int64_t d : dims) out.push_back(wrap_dim(op, d, a.dim(), a.shape()));
@@ -99,7 +105,11 @@ Tensor unreduce(const Tensor& g, const Shape& in, const std::vector<std::size_t>
 Tensor extreme(const char* op, const Tensor& a, std::vector<std::size_t> dims, bool keepdim,
                bool is_max) {
   check_floating(op, a);
-  if (a.numel() == 0) fail(op, ": cannot reduce an empty tensor of shape ", a.shape());
+  if (a.numel() == 0 && dims.size() == a.dim())
+    fail(op, ": expected a reduction dim to be given for an empty tensor of shape ", a.shape());
+  for (std::size_t d : dims)
+    if (a.shape()[d] == 0)
+      fail(op, ": cannot reduce dimension ", d, " of size 0 of a tensor of shape ", a.shape());
   const double init = is_max ? -INFINITY : INFINITY;
   Tensor out = is_max ? reduce(a, dims, keepdim, init,
                                [](auto m, auto x) { return x > m || std::isnan(x) ? x : m; })
@@ -163,8 +173,8 @@ Tensor mean(const Tensor& a, std::vector<int64_t> dims_in, bool keepdim) {
   const auto dims = reduce_dims("mean", a, dims_in);
   std::size_t n = 1;
   for (std::size_t d : dims) n *= a.shape()[d];
-  if (n == 0) fail("mean: cannot average over zero elements of a tensor of shape ", a.shape());
-  return mul(sum(a, std::move(dims_in), keepdim), 1.0 / static_cast<double>(n));
+  // The mean of no elements is nan, as PyTorch.
+  return mul(sum(a, std::move(dims_in), keepdim), n == 0 ? NAN : 1.0 / static_cast<double>(n));
 }
 
 Tensor var(const Tensor& a) { return var(a, {}, false, 1); }
@@ -288,7 +298,9 @@ Tensor softmax(const Tensor& a, int64_t dim) {
   check_floating("softmax", a);
   const int64_t d = static_cast<int64_t>(wrap_dim("softmax", dim, a.dim(), a.shape()));
   Tensor out;
-  {
+  if (a.numel() == 0) {  // nothing to normalize: an empty result of the same shape
+    out = empty(a.shape(), a.dtype());
+  } else {
     NoGradGuard no_grad;
     Tensor e = exp(sub(a, max(a, d, true)));
     out = div(e, sum(e, {d}, true));

@@ -111,6 +111,7 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, std::size_t dim, std:
 /// of shape `shape` with coordinate `dim` replaced by index[p].
 std::vector<std::size_t> scatter_offsets(const char* op, const Shape& shape, std::size_t dim,
                                          const Tensor& index) {
+  check_defined(op, index);
   if (index.dim() != shape.size())
     fail(op, ": index of shape ", index.shape(), " must have the same rank as the tensor of shape ",
          shape);
@@ -118,7 +119,7 @@ std::vector<std::size_t> scatter_offsets(const char* op, const Shape& shape, std
     if (d != dim && index.shape()[d] > shape[d])
       fail(op, ": index of shape ", index.shape(), " is larger than the tensor of shape ", shape,
            " in dimension ", d);
-  const auto idx = indices(op, index, dim, shape[dim]);
+  const auto idx = indices(op, index, dim, shape.empty() ? 1 : shape[dim]);  // 0-d: one element
   const auto st = contiguous_strides(shape);
   std::vector<std::size_t> offsets(idx.size());
   std::vector<std::size_t> coord(shape.size(), 0);
@@ -151,7 +152,7 @@ void check_same_rank_shapes(const char* op, const TensorList& ts, std::size_t di
 // ---- reshaping (shares the buffer) ----
 Tensor reshape(const Tensor& a, Shape shape) {
   check_defined("reshape", a);
-  if (shape_numel(shape) != a.numel())
+  if (checked_numel("reshape", shape) != a.numel())
     fail("reshape: shape ", shape, " is invalid for a tensor of shape ", a.shape(), " (", a.numel(),
          " elements)");
   auto impl = make_pooled<TensorImpl>(a.impl()->storage, std::move(shape), a.dtype());
@@ -172,19 +173,25 @@ Tensor view(const Tensor& a, std::vector<int64_t> shape) {
   Shape s;
   std::size_t known = 1, infer = shape.size();
   for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == -1 && infer == shape.size())
+    if (shape[i] == -1 && infer < shape.size())
+      fail("view: only one dimension can be inferred (shape entries ", infer, " and ", i,
+           " are -1) for a tensor of shape ", a.shape());
+    if (shape[i] == -1)
       infer = i;
     else if (shape[i] < 0)
       fail("view: invalid shape entry ", shape[i], " for tensor of shape ", a.shape());
-    else
-      known *= static_cast<std::size_t>(shape[i]);
+    else if (__builtin_mul_overflow(known, static_cast<std::size_t>(shape[i]), &known))
+      known = kMaxNumel + 1;  // too many elements: reported below
     s.push_back(shape[i] < 0 ? 0 : static_cast<std::size_t>(shape[i]));
   }
   if (infer < shape.size()) {
-    if (known == 0 || a.numel() % known != 0)
+    if (known == 0 || known > kMaxNumel || a.numel() % known != 0)
       fail("view: cannot infer -1 in a view of ", a.numel(), " elements (shape ", a.shape(), ")");
     s[infer] = a.numel() / known;
   }
+  if (checked_numel("view", s) != a.numel())
+    fail("view: shape ", s, " is invalid for a tensor of shape ", a.shape(), " (", a.numel(),
+         " elements)");
   return reshape(a, std::move(s));
 }
 
@@ -196,7 +203,7 @@ Tensor flatten(const Tensor& a, int64_t start, int64_t end) {
   if (s > e) fail("flatten: start_dim ", start, " comes after end_dim ", end);
   Shape out(a.shape().begin(), a.shape().begin() + static_cast<std::ptrdiff_t>(s));
   std::size_t n = 1;
-  for (std::size_t d = s; d <= e; ++d) n *= a.shape()[d];
+  for (std::size_t d = s; d <= e; ++d) n *= a.shape()[d];  // <= numel: cannot overflow
   out.push_back(n);
   out.insert(out.end(), a.shape().begin() + static_cast<std::ptrdiff_t>(e + 1), a.shape().end());
   return reshape(a, out);
@@ -279,6 +286,7 @@ Tensor expand(const Tensor& a, Shape shape) {
     strides[lead + d] = s == 1 ? 0 : st[d];
   }
   if (!ok) fail("expand: tensor of shape ", a.shape(), " cannot be expanded to shape ", shape);
+  checked_numel("expand", shape);
   Tensor out = strided_copy(a, 0, strides, shape);
   out.impl()->copy_of = "expand";
   if (needs_grad({&a}))
@@ -288,10 +296,13 @@ Tensor expand(const Tensor& a, Shape shape) {
 }
 
 Tensor sum_to(const Tensor& g, const Shape& shape) {
+  check_defined("sum_to", g);
   if (g.shape() == shape) return g;
-  if (g.dim() < shape.size())
-    fail("sum_to: cannot sum a tensor of shape ", g.shape(), " to shape ", shape);
-  const std::size_t lead = g.dim() - shape.size();
+  bool ok = g.dim() >= shape.size();
+  const std::size_t lead = ok ? g.dim() - shape.size() : 0;
+  for (std::size_t d = 0; ok && d < shape.size(); ++d)
+    ok = shape[d] == 1 || shape[d] == g.shape()[lead + d];
+  if (!ok) fail("sum_to: shape ", g.shape(), " cannot be summed to ", shape);
   std::vector<int64_t> dims;
   for (std::size_t d = 0; d < g.dim(); ++d)
     if (d < lead || (shape[d - lead] == 1 && g.shape()[d] != 1))
@@ -302,12 +313,18 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
 // ---- joining ----
 Tensor cat(const TensorList& ts, int64_t dim) {
   if (ts.empty()) fail("cat: expected a non-empty list of tensors");
-  check_defined("cat", ts[0]);
+  for (std::size_t i = 0; i < ts.size(); ++i) {
+    check_defined("cat", ts[i]);
+    if (ts[i].dim() == 0)
+      fail("cat: zero-dimensional tensor (at position ", i,
+           ") cannot be concatenated; use stack, or unsqueeze it first");
+  }
   const std::size_t d = wrap_dim("cat", dim, ts[0].dim(), ts[0].shape());
   check_same_rank_shapes("cat", ts, d);
   Shape shape = ts[0].shape();
   shape[d] = 0;
-  for (const Tensor& t : ts) shape[d] += t.shape()[d];
+  for (const Tensor& t : ts) shape[d] = checked_add("cat", shape[d], t.shape()[d]);
+  checked_numel("cat", shape);
   Tensor out = empty(shape, ts[0].dtype());
   const std::size_t inner = contiguous_strides(shape)[d],
                     outer = shape_numel(shape) / std::max<std::size_t>(1, shape[d] * inner);
@@ -355,16 +372,17 @@ Tensor stack(const TensorList& ts, int64_t dim) {
 // ---- indexing ----
 Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t step) {
   check_defined("slice", a);
+  if (a.dim() == 0) fail("slice: cannot be applied to a 0-d tensor");
   const std::size_t d = wrap_dim("slice", dim, a.dim(), a.shape());
   if (step <= 0) fail("slice: step must be positive, got ", step);
   const auto size = static_cast<int64_t>(a.shape()[d]);
   auto clip = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + size : v, 0, size); };
   const int64_t s = clip(start), e = std::max(clip(end), clip(start));
   Shape shape = a.shape();
-  shape[d] = static_cast<std::size_t>((e - s + step - 1) / step);
+  shape[d] = e > s ? static_cast<std::size_t>((e - s - 1) / step + 1) : 0;  // no overflow
   auto strides = contiguous_strides(a.shape());
   const std::size_t offset = static_cast<std::size_t>(s) * strides[d];
-  strides[d] *= static_cast<std::size_t>(step);
+  if (shape[d] > 1) strides[d] *= static_cast<std::size_t>(step);  // < size: cannot overflow
   Tensor out = strided_copy(a, offset, strides, shape);
   out.impl()->copy_of = "slice";
   if (needs_grad({&a}))
@@ -377,10 +395,11 @@ Tensor slice(const Tensor& a, int64_t dim, int64_t start, int64_t end, int64_t s
 
 Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
   check_defined("narrow", a);
+  if (a.dim() == 0) fail("narrow: cannot be applied to a 0-d tensor");
   const std::size_t d = wrap_dim("narrow", dim, a.dim(), a.shape());
   const auto size = static_cast<int64_t>(a.shape()[d]);
   if (start < 0) start += size;
-  if (start < 0 || length < 0 || start + length > size)
+  if (start < 0 || length < 0 || start > size || length > size - start)
     fail("narrow: start ", start, " and length ", length, " exceed dimension ", d, " of size ",
          size, " (shape ", a.shape(), ")");
   Tensor out = slice(a, dim, start, start + length);
@@ -390,6 +409,7 @@ Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
 
 Tensor select(const Tensor& a, int64_t dim, int64_t index) {
   check_defined("select", a);
+  if (a.dim() == 0) fail("select: cannot be applied to a 0-d tensor");
   const std::size_t d = wrap_dim("select", dim, a.dim(), a.shape());
   const auto size = static_cast<int64_t>(a.shape()[d]);
   if (index < -size || index >= size)
@@ -486,6 +506,7 @@ Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const T
   check_defined("scatter_add", self);
   check_defined("scatter_add", src);
   check_same_dtype("scatter_add", self, src);
+  check_defined("scatter_add", index);
   const std::size_t d = wrap_dim("scatter_add", dim, self.dim(), self.shape());
   if (src.shape() != index.shape())
     fail("scatter_add: source of shape ", src.shape(), " does not match index of shape ",

@@ -2,9 +2,14 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "autograd/autograd.hpp"
+#include "tests/test_util.hpp"
 
 using namespace xg;
 
@@ -154,10 +159,107 @@ TEST_CASE("bad arguments") {
                    std::invalid_argument);
   CHECK_MESSAGE_IS(arange(0, 5, -1), "arange: cannot go from 0 to 5 in steps of -1",
                    std::invalid_argument);
-  CHECK_MESSAGE_IS(max(zeros({0})), "max: cannot reduce an empty tensor of shape [0]",
+  CHECK_MESSAGE_IS(max(zeros({0})),
+                   "max: expected a reduction dim to be given for an empty tensor of shape [0]",
                    std::invalid_argument);
   CHECK_MESSAGE_IS(Tensor().shape(), "Tensor::shape: the tensor is undefined",
                    std::invalid_argument);
   CHECK_MESSAGE_IS(add(Tensor(), ones({1})), "add: expected a defined tensor",
+                   std::invalid_argument);
+}
+
+TEST_CASE("an undefined tensor argument is named by the op that got it") {
+  const Tensor u, x = ones({2, 2}), i = zeros({2, 2});
+  const std::vector<std::pair<std::string, std::function<void()>>> calls = {
+      {"add", [&] { add(u, 1.0); }},
+      {"mul", [&] { mul(x, u); }},
+      {"pow", [&] { pow(u, x); }},
+      {"pow", [&] { pow(2.0, u); }},
+      {"exp", [&] { exp(u); }},
+      {"relu", [&] { relu(u); }},
+      {"clamp", [&] { clamp(u, 0.0, 1.0); }},
+      {"maximum", [&] { maximum(x, u); }},
+      {"where", [&] { where(x, u, x); }},
+      {"where", [&] { where(x, x, u); }},
+      {"sum", [&] { sum(u); }},
+      {"sum", [&] { sum(u, {0}); }},
+      {"mean", [&] { mean(u); }},
+      {"var", [&] { var(u); }},
+      {"max", [&] { max(u); }},
+      {"min", [&] { min(u, 0); }},
+      {"logsumexp", [&] { logsumexp(u, {0}); }},
+      {"softmax", [&] { softmax(u, 0); }},
+      {"log_softmax", [&] { log_softmax(u, 0); }},
+      {"matmul", [&] { matmul(x, u); }},
+      {"mm", [&] { mm(u, x); }},
+      {"bmm", [&] { bmm(u, x); }},
+      {"linear", [&] { linear(u, x); }},
+      {"reshape", [&] { reshape(u, {4}); }},
+      {"view", [&] { view(u, {-1}); }},
+      {"flatten", [&] { flatten(u); }},
+      {"squeeze", [&] { squeeze(u); }},
+      {"unsqueeze", [&] { unsqueeze(u, 0); }},
+      {"transpose", [&] { transpose(u, 0, 1); }},
+      {"permute", [&] { permute(u, {0}); }},
+      {"expand", [&] { expand(u, {2}); }},
+      {"sum_to", [&] { sum_to(u, {2}); }},
+      {"cat",
+       [&] {
+         cat({x, u});
+       }},
+      {"stack",
+       [&] {
+         stack({x, u});
+       }},
+      {"slice", [&] { slice(u, 0, 0, 1); }},
+      {"narrow", [&] { narrow(u, 0, 0, 1); }},
+      {"select", [&] { select(u, 0, 0); }},
+      {"index_select", [&] { index_select(u, 0, zeros({1})); }},
+      {"gather", [&] { gather(u, 0, i); }},
+      {"gather", [&] { gather(x, 0, u); }},
+      {"scatter_add", [&] { scatter_add(x, 0, u, x); }},
+      {"index_add", [&] { index_add(x, 0, u, x); }},
+      {"conv2d",
+       [&] {
+         conv2d(u, ones({1, 1, 1, 1}));
+       }},
+      {"max_pool2d",
+       [&] {
+         max_pool2d(u, {2, 2});
+       }},
+      {"avg_pool2d",
+       [&] {
+         avg_pool2d(u, {2, 2});
+       }},
+      {"dropout", [&] { dropout(u, 0.5, true); }},
+      {"one_hot", [&] { one_hot(u, 3); }},
+      {"clone", [&] { u.clone(); }},
+      {"to", [&] { u.to(Dtype::float64); }},
+      {"t", [&] { u.t(); }},
+  };
+  for (const auto& [op, call] : calls) {
+    INFO("op: " << op);
+    const std::string msg = xg::test::error_of(call);
+    CHECK(msg.rfind(op + ": ", 0) == 0);
+    CHECK(msg.find("defined") != std::string::npos);
+  }
+}
+
+TEST_CASE("sum_to and view name what is wrong") {
+  CHECK_MESSAGE_IS(sum_to(ones({2, 3}), {4}), "sum_to: shape [2, 3] cannot be summed to [4]",
+                   std::invalid_argument);
+  CHECK_MESSAGE_IS(sum_to(ones({3}), {2, 3}), "sum_to: shape [3] cannot be summed to [2, 3]",
+                   std::invalid_argument);
+  CHECK(sum_to(ones({2, 3}), {1, 3}).to_vector<double>() == std::vector<double>{2, 2, 2});
+  CHECK(sum_to(ones({2, 3}), {}).item<double>() == 6.0);
+  CHECK_MESSAGE_IS(view(ones({4}), {-1, -1}), "view: only one dimension can be inferred",
+                   std::invalid_argument);
+  CHECK_MESSAGE_IS(view(ones({4}), {3, 2}),
+                   "view: shape [3, 2] is invalid for a tensor of shape [4] (4 elements)",
+                   std::invalid_argument);
+  CHECK_MESSAGE_IS(view(ones({4}), {int64_t(1) << 62, 8}),
+                   "view: shape [4611686018427387904, 8] has too many elements",
+                   std::invalid_argument);
+  CHECK_MESSAGE_IS(softmax(zeros({0, 5}), 2), "softmax: dimension 2 out of range",
                    std::invalid_argument);
 }

@@ -95,6 +95,15 @@ std::vector<Case> cases() {
       {"softmax/3-D middle dim", {{2, 3, 2}}, [](auto x) { return softmax(x[0], 1); }},
       {"log_softmax/dim 0", {{3, 4}}, [](auto x) { return log_softmax(x[0], 0); }},
       {"log_softmax/dim -1", {{2, 5}}, [](auto x) { return log_softmax(x[0], -1); }},
+      // 0-d tensors take dim 0 / -1 as one element (PyTorch); zero-size tensors reduce to 0/-inf
+      {"sum/0-d dim 0", {{}}, [](auto x) { return sum(x[0], {0}); }},
+      {"mean/0-d dim -1 keepdim", {{}}, [](auto x) { return mean(x[0], {-1}, true); }},
+      {"max/0-d dim 0", {{}}, [](auto x) { return max(x[0], 0) * x[0]; }},
+      {"logsumexp/0-d", {{}}, [](auto x) { return logsumexp(x[0], {0}); }},
+      {"softmax/0-d", {{}}, [](auto x) { return softmax(x[0], 0) * x[0]; }},
+      {"log_softmax/0-d", {{}}, [](auto x) { return log_softmax(x[0], -1) + x[0]; }},
+      {"sum/empty dim", {{0, 3}}, [](auto x) { return sum(x[0], {0}); }},
+      {"softmax/empty rows", {{0, 4}}, [](auto x) { return softmax(x[0], 1); }},
       // linear algebra
       {"matmul/2-D", {{3, 4}, {4, 2}}, [](auto x) { return matmul(x[0], x[1]); }},
       {"matmul/1-D dot", {{4}, {4}}, [](auto x) { return matmul(x[0], x[1]); }},
@@ -105,6 +114,11 @@ std::vector<Case> cases() {
        {{2, 1, 3, 4}, {3, 4, 2}},
        [](auto x) { return matmul(x[0], x[1]); }},
       {"matmul/1-D @ 3-D", {{4}, {2, 4, 3}}, [](auto x) { return matmul(x[0], x[1]); }},
+      {"matmul/empty inner", {{2, 0}, {0, 3}}, [](auto x) { return matmul(x[0], x[1]); }},
+      {"matmul/empty rows", {{0, 3}, {3, 2}}, [](auto x) { return matmul(x[0], x[1]); }},
+      {"linear/empty inner with bias",
+       {{3, 0}, {4, 0}, {4}},
+       [](auto x) { return linear(x[0], x[1], x[2]); }},
       {"matmul/transposed input",
        {{4, 3}, {4, 2}},
        [](auto x) { return matmul(x[0].transpose(0, 1), x[1]); }},
@@ -165,6 +179,18 @@ std::vector<Case> cases() {
       {"slice/step 2", {{5, 3}}, [](auto x) { return slice(x[0], 0, 1, 5, 2); }},
       {"narrow", {{3, 5}}, [](auto x) { return narrow(x[0], 1, 1, 3); }},
       {"select", {{3, 4}}, [](auto x) { return select(x[0], 1, -1); }},
+      {"stack/0-d",
+       {{}, {}},
+       [](auto x) {
+         return stack({x[0], x[1]});
+       }},
+      {"gather/0-d", {{}}, [](auto x) { return gather(x[0], 0, idx({0}, {})); }},
+      {"pow/negative base, whole exponents",
+       {{4}},
+       [](auto x) {
+         return pow(add(x[0], -3.0), idx({2, 3, -1, 0}, {4}));
+       },
+       pos},
       {"index_select/repeats",
        {{4, 3}},
        [](auto x) {
