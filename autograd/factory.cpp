@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <numeric>
 #include <random>
 
@@ -13,6 +14,11 @@ namespace xg {
 std::mt19937_64& generator() {
   static std::mt19937_64 gen(5489u);
   return gen;
+}
+
+std::unique_lock<std::mutex> lock_generator() {
+  static std::mutex m;
+  return std::unique_lock<std::mutex>(m);
 }
 
 namespace {
@@ -80,15 +86,21 @@ Tensor eye(std::size_t n, Dtype dtype) {
   return generate({n, n}, dtype, [&](std::size_t k) { return k / n == k % n ? 1.0 : 0.0; });
 }
 
-void manual_seed(uint64_t seed) { generator().seed(seed); }
+void manual_seed(uint64_t seed) {
+  auto lock = lock_generator();
+  generator().seed(seed);
+}
 
+// Each draws its whole tensor under one acquisition of the generator's lock.
 Tensor randn(const Shape& shape, Dtype dtype) {
   std::normal_distribution<double> dist(0.0, 1.0);
+  auto lock = lock_generator();
   return generate(shape, dtype, [&](std::size_t) { return dist(generator()); });
 }
 
 Tensor rand(const Shape& shape, Dtype dtype) {
   std::uniform_real_distribution<double> dist(0.0, 1.0);
+  auto lock = lock_generator();
   return generate(shape, dtype, [&](std::size_t) {
     double v = dist(generator());
     return dtype == Dtype::float32 && static_cast<float>(v) >= 1.0f ? 0.0 : v;  // keep [0, 1)
@@ -98,6 +110,7 @@ Tensor rand(const Shape& shape, Dtype dtype) {
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype) {
   if (high <= low) fail("randint: empty range [", low, ", ", high, ")");
   std::uniform_int_distribution<int64_t> dist(low, high - 1);
+  auto lock = lock_generator();
   return generate(shape, dtype,
                   [&](std::size_t) { return static_cast<double>(dist(generator())); });
 }
@@ -105,6 +118,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype) {
 std::vector<std::size_t> randperm(std::size_t n) {
   std::vector<std::size_t> p(n);
   std::iota(p.begin(), p.end(), 0);
+  auto lock = lock_generator();
   std::shuffle(p.begin(), p.end(), generator());
   return p;
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Internal: what a Tensor handle points to, and the helpers every op uses to record itself.
 // Not part of the public API; included by autograd/*.cpp only. No xtensor here either.
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -53,8 +54,11 @@ struct TensorImpl {
   }
 };
 
-/// The global generator seeded by manual_seed (randn, rand, randint, dropout, nn init).
+/// The global generator seeded by manual_seed (randn, rand, randint, dropout, nn init). Draw from
+/// it only while holding lock_generator(), one acquisition per tensor (not per element).
 std::mt19937_64& generator();
+/// Locks the global generator (threads may draw concurrently).
+std::unique_lock<std::mutex> lock_generator();
 
 // ---- errors ----
 /// Streams a shape as "[2, 3]" (for error messages).
@@ -114,6 +118,15 @@ void set_history(const Tensor& out, std::shared_ptr<Node> node);
 /// Anomaly mode: records the op and its inputs' shapes on the node, for backward's error.
 void note_inputs(Node& node, const TensorList& inputs);
 
+/// "backward" or "grad": the entry point of the backward pass running on this thread (messages).
+const char* backward_entry_point();
+/// A leaf's .grad(), read under the leaf's lock (another thread may be accumulating into it).
+Tensor leaf_grad(const TensorImpl& impl);
+/// Replaces a leaf's .grad() under its lock.
+void set_leaf_grad(TensorImpl& impl, const Tensor& grad);
+/// Adds a hook to a leaf under its lock.
+void add_leaf_hook(TensorImpl& impl, GradHook hook);
+
 /// A node whose backward is a lambda `(const Tensor& grad, Node& self) -> TensorList`; the lambda
 /// holds what backward needs and is destroyed by release().
 template <typename F>
@@ -129,8 +142,9 @@ class LambdaNode final : public Node {
  private:
   void throw_released() const {
     throw std::runtime_error(
-        "backward: trying to backward through the graph a second time: the saved tensors of " +
-        name() + " were freed by the first backward; pass retain_graph=true to it");
+        std::string(backward_entry_point()) +
+        ": trying to backward through the graph a second time: the saved tensors of " + name() +
+        " were freed by the first backward; pass retain_graph=true to it");
   }
   std::optional<F> fn_;
 };
