@@ -104,7 +104,11 @@ void GradientSpec::set(const Shape& shape, Dtype dtype) {
   }
 }
 bool GradientSpec::matches(const Shape& shape, Dtype dtype) const {
-  return dtype == dtype_ && shape.size() == ndim_ && std::equal(shape.begin(), shape.end(), dims());
+  if (dtype != dtype_ || shape.size() != ndim_) return false;
+  const std::size_t* d = dims();
+  for (std::size_t i = 0; i < ndim_; ++i)  // a loop: shapes are short, memcmp costs more
+    if (shape[i] != d[i]) return false;
+  return true;
 }
 Shape GradientSpec::shape() const { return Shape(dims(), dims() + ndim_); }
 
@@ -525,18 +529,23 @@ class Engine {
   /// with each node's children as indices.
   static void topological_order(GraphTask& task,
                                 const std::vector<std::shared_ptr<Node>>& root_nodes) {
-    auto visit = [&task](Node* n) {
+    // `shared`: n may be reached by another edge too, so look it up. A node held by nothing but
+    // the edge being followed (use_count 1) has no other parent: backward skips the lookup.
+    // (xg::grad looks every node up later, for needs_grad.)
+    auto visit = [&task](Node* n, bool shared) {
       const auto id = static_cast<uint32_t>(task.nodes.size());
-      const uint32_t found = task.index.insert(n, id);
-      if (found != id) return found;
+      if (shared || !task.all_needed) {
+        const uint32_t found = task.index.insert(n, id);
+        if (found != id) return found;
+      }
       task.nodes.push_back(NodeTask{n, static_cast<uint32_t>(task.edges.size()), 0, -1,
                                     task.all_needed, false, Tensor()});
-      task.edges.resize(task.edges.size() + n->next_.size(), kNone);
+      for (std::size_t i = 0; i < n->next_.size(); ++i) task.edges.push_back(kNone);
       task.stack.emplace_back(id, 0);
       return id;
     };
     for (const auto& r : root_nodes) {
-      visit(r.get());
+      visit(r.get(), true);
       while (!task.stack.empty()) {
         const uint32_t id = task.stack.back().first;
         const std::size_t i = task.stack.back().second;
@@ -544,7 +553,7 @@ class Engine {
         if (i < n->next_.size()) {
           task.stack.back().second++;
           if (Node* c = n->next_[i].get()) {
-            const uint32_t child = visit(c);
+            const uint32_t child = visit(c, n->next_[i].use_count() != 1);
             task.edges[task.nodes[id].edges + i] = child;
           }
         } else {
@@ -595,7 +604,7 @@ class Engine {
                            std::size_t i) {
     NodeTask& t = task.nodes[c];
     const GradientSpec& spec = t.node->spec_;
-    if (spec.known() && !spec.matches(g.shape(), g.dtype())) {
+    if (spec.known() && !spec.matches(g.impl()->shape, g.impl()->dtype)) {
       if (spec.dtype() != g.dtype())
         fail(producer.name(), " returned a gradient of dtype ", dtype_name(g.dtype()),
              " for input ", i, " of dtype ", dtype_name(spec.dtype()), " (shape ", spec.shape(),
@@ -603,7 +612,10 @@ class Engine {
       fail(producer.name(), " returned a gradient of shape ", g.shape(), " for input ", i,
            " of shape ", spec.shape());
     }
-    accumulate(t.buffer, std::move(g), false, false);
+    if (!t.buffer.defined())
+      t.buffer = std::move(g);  // the first gradient: nothing to add
+    else
+      accumulate(t.buffer, std::move(g), false, false);
   }
 
   /// Phase 4: runs nodes whose gradient is complete and passes their results to their inputs.

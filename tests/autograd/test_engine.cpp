@@ -331,8 +331,9 @@ TEST_CASE("tensors outlive the threads that made them, and threads reuse exited 
 TEST_CASE("a backward that returns a gradient of the wrong shape or dtype names node and input") {
   Tensor x = randn({2, 3}).requires_grad_(), y = randn({2, 3}).requires_grad_();
   Tensor out = zeros({2, 3});
-  record("mul", out, {x, y},
-         [](const Tensor& g, Node&) { return TensorList{g, sum(g, {0})}; });  // [3] for y
+  record("mul", out, {x, y}, [](const Tensor& g, Node&) {
+    return TensorList{g, sum(g, {0})};
+  });  // [3] for y
   CHECK_THROWS_WITH_AS(out.sum().backward(),
                        "MulBackward returned a gradient of shape [3] for input 1 of shape [2, 3]",
                        std::invalid_argument);
@@ -340,11 +341,12 @@ TEST_CASE("a backward that returns a gradient of the wrong shape or dtype names 
   // into a non-leaf: its recorded output shape and dtype
   Tensor h = x * 2.0;
   Tensor out2 = zeros({2, 3});
-  record("twice", out2, {h}, [](const Tensor& g, Node&) { return TensorList{g.to(Dtype::float64)}; });
-  CHECK_THROWS_WITH_AS(
-      out2.sum().backward(),
-      "TwiceBackward returned a gradient of dtype float64 for input 0 of dtype float32 (shape [2, 3])",
-      std::invalid_argument);
+  record("twice", out2, {h},
+         [](const Tensor& g, Node&) { return TensorList{g.to(Dtype::float64)}; });
+  CHECK_THROWS_WITH_AS(out2.sum().backward(),
+                       "TwiceBackward returned a gradient of dtype float64 for input 0 of dtype "
+                       "float32 (shape [2, 3])",
+                       std::invalid_argument);
 }
 
 TEST_CASE("a hook that returns a gradient of another shape or dtype is rejected") {
@@ -399,9 +401,9 @@ TEST_CASE("grad() through a freed graph names grad, not backward") {
   Tensor x = scalar(2.0);
   Tensor y = tanh(x) * x;
   grad({y}, {x});
-  CHECK_THROWS_WITH_AS(grad({y}, {x}),
-                       doctest::Contains("grad: trying to backward through the graph a second time"),
-                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(
+      grad({y}, {x}), doctest::Contains("grad: trying to backward through the graph a second time"),
+      std::runtime_error);
   Tensor z = tanh(x) * x;
   z.backward();
   CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("backward: trying to backward"),

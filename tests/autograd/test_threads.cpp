@@ -1,7 +1,6 @@
 // Threads: a parameter shared by graphs in several threads, the global generator, memory freed by
 // another thread than the one that allocated it, and the memory pool's limits.
 #include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <condition_variable>
@@ -164,12 +163,13 @@ TEST_CASE("buffers too large to hold fail with std::bad_alloc instead of hanging
 }
 
 TEST_CASE("release_cached_memory returns a freed buffer to the system") {
-  std::thread([] {  // a fresh thread: its cache holds only what this test frees
+  std::thread([] {                      // a fresh thread: its cache holds only what this test frees
     { Tensor big = zeros({1 << 20}); }  // 4 MiB, freed into this thread's cache
     if (memory_pool_enabled()) CHECK(cached_memory_bytes() >= (std::size_t(4) << 20));
     release_cached_memory();
     CHECK(cached_memory_bytes() == 0);
     Tensor again = zeros({1 << 20});  // allocating still works
     CHECK(again.sum().item<double>() == 0.0);
-  }).join();
+  })
+      .join();
 }
