@@ -80,18 +80,18 @@ TEST_CASE("threads share parameters in a deeper graph (MLP) and in xg::grad") {
 }
 
 TEST_CASE("randn from two threads at once draws whole tensors from one stream") {
-  const int kDraws = 400;
+  const int kDraws = 200, kSize = 4096;
   manual_seed(42);
   std::map<double, std::vector<float>> expected;  // first value -> the tensor's values
   for (int i = 0; i < 2 * kDraws; ++i) {
-    std::vector<float> v = randn({64}).to_vector<float>();
+    std::vector<float> v = randn({kSize}).to_vector<float>();
     expected[v[0]] = v;
   }
   REQUIRE(expected.size() == 2 * kDraws);
   manual_seed(42);
   std::vector<std::vector<std::vector<float>>> drawn(2);
   on_two_threads([&](int t) {
-    for (int i = 0; i < kDraws; ++i) drawn[t].push_back(randn({64}).to_vector<float>());
+    for (int i = 0; i < kDraws; ++i) drawn[t].push_back(randn({kSize}).to_vector<float>());
   });
   int matched = 0;
   for (const auto& per_thread : drawn)
