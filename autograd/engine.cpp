@@ -178,21 +178,43 @@ class AccumulateGrad final : public Node {
 
   TensorList apply(const Tensor& grad_in) override {
     TensorImpl& leaf = *leaf_.impl();
-    std::unique_lock<std::mutex> lock(leaf_mutex(&leaf));
-    if (leaf.meta && !leaf.meta->hooks.empty()) {
-      std::vector<GradHook> hooks = leaf.meta->hooks;
-      lock.unlock();  // hooks are user code: they may read p.grad()
-      const Tensor replaced = run_hooks(hooks, grad_in, leaf.shape, leaf.dtype);
-      const Tensor& g = replaced.defined() ? replaced : grad_in;
-      const bool owned = unshared(g);  // a tensor the user keeps is not: it gets copied
-      lock.lock();
+    std::mutex& mutex = leaf_mutex(&leaf);
+    std::vector<GradHook> hooks;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      const bool no_hooks = !leaf.meta || leaf.meta->hooks.empty();
+      if (no_hooks && !is_grad_enabled()) {    // the common case: one lock
+        const bool owned = unshared(grad_in);  // held only by the engine
+        accumulate(leaf.autograd_meta().grad, Tensor(grad_in), owned, true);
+        return {};
+      }
+      if (!no_hooks) hooks = leaf.meta->hooks;
+    }
+    // Hooks are user code (they may read p.grad()): run unlocked.
+    const Tensor replaced =
+        hooks.empty() ? Tensor() : run_hooks(hooks, grad_in, leaf.shape, leaf.dtype);
+    const Tensor& g = replaced.defined() ? replaced : grad_in;
+    // Unshared: held only by the engine (grad_in) or here (a new tensor a hook made); a tensor
+    // the user keeps is not, and gets copied.
+    const bool owned = unshared(g);
+    if (!is_grad_enabled()) {
+      std::lock_guard<std::mutex> lock(mutex);
       accumulate(leaf.autograd_meta().grad, Tensor(g), owned, true);
       return {};
     }
-    // grad_in is the engine's own handle: unshared() holds only if nothing else refers to it
-    const bool owned = unshared(grad_in);
-    accumulate(leaf.autograd_meta().grad, Tensor(grad_in), owned, true);
-    return {};
+    // create_graph: the sum is recorded, which may lock other leaves, so compute it unlocked
+    // and publish it only if no other thread accumulated meanwhile.
+    for (;;) {
+      const Tensor before = leaf_grad(leaf);
+      Tensor acc = before;
+      accumulate(acc, Tensor(g), owned, true);
+      std::lock_guard<std::mutex> lock(mutex);
+      Tensor& slot = leaf.autograd_meta().grad;
+      if (slot.is_same(before)) {
+        slot = std::move(acc);
+        return {};
+      }
+    }
   }
 
  private:

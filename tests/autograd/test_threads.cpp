@@ -79,6 +79,17 @@ TEST_CASE("threads share parameters in a deeper graph (MLP) and in xg::grad") {
   }
 }
 
+TEST_CASE("create_graph accumulation into a shared leaf keeps every term and its history") {
+  Tensor p = tensor({3.0}, Shape{}, Dtype::float64).requires_grad_();
+  on_two_threads([&](int) {
+    for (int i = 0; i < 100; ++i) (p * p).backward(Tensor(), true, true);  // + 2p each
+  });
+  Tensor g = p.grad();
+  REQUIRE(g.requires_grad());
+  CHECK(g.item<double>() == 200 * 6.0);
+  CHECK(grad({g}, {p})[0].item<double>() == 200 * 2.0);  // d(400 p)/dp
+}
+
 TEST_CASE("randn from two threads at once draws whole tensors from one stream") {
   const int kDraws = 200, kSize = 4096;
   manual_seed(42);
