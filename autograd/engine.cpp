@@ -3,7 +3,6 @@
 #include "autograd/engine.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <mutex>

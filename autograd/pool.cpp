@@ -21,10 +21,12 @@ namespace xg {
 
 namespace {
 /// Bytes for `bytes` behind a 64-byte header, rounded up to 64 (aligned_alloc wants a multiple of
-/// the alignment); std::bad_alloc when that does not fit in a size_t.
+/// the alignment); std::bad_alloc past 2^48 bytes (more than x86-64 can address; sanitizers abort
+/// on such requests instead of failing them).
 constexpr std::size_t kHeader = 64;
+constexpr std::size_t kMaxBytes = std::size_t(1) << 48;
 std::size_t with_header(std::size_t bytes, std::size_t header) {
-  if (bytes > SIZE_MAX - header - 63) throw std::bad_alloc();
+  if (bytes > kMaxBytes) throw std::bad_alloc();
   return (bytes + header + 63) / 64 * 64;
 }
 }  // namespace
