@@ -388,7 +388,7 @@ struct GraphTask {
   NodeIndex index;               // Node* -> position in nodes
   std::vector<NodeTask> nodes;   // in visit order
   std::vector<uint32_t> edges;   // child index per input of each node (kNone: no gradient)
-  std::vector<uint32_t> order;   // children before parents
+  std::vector<uint32_t> order;   // xg::grad: children before parents
   std::vector<std::pair<uint32_t, std::size_t>> stack;
   std::vector<uint32_t> ready;
 
@@ -546,8 +546,8 @@ class Engine {
     return nodes;
   }
 
-  /// Phase 2: every node reachable from the roots, children before parents (iterative DFS),
-  /// with each node's children as indices.
+  /// Phase 2: every node reachable from the roots (iterative DFS), with each node's children
+  /// as indices; xg::grad also lists them children before parents (`order`).
   static void topological_order(GraphTask& task,
                                 const std::vector<std::shared_ptr<Node>>& root_nodes) {
     // `shared`: n may be reached by another edge too, so look it up. A node held by nothing but
@@ -576,9 +576,10 @@ class Engine {
           if (Node* c = n->next_[i].get()) {
             const uint32_t child = visit(c, n->next_[i].use_count() != 1);
             task.edges[task.nodes[id].edges + i] = child;
+            if (task.all_needed) task.nodes[child].dependencies++;  // backward: every edge counts
           }
         } else {
-          task.order.push_back(id);
+          if (!task.all_needed) task.order.push_back(id);  // for mark_inputs
           task.stack.pop_back();
         }
       }
@@ -607,8 +608,10 @@ class Engine {
     return ids;
   }
 
-  /// Phase 3: how many needed parents send each node a gradient.
+  /// Phase 3: how many needed parents send each node a gradient (backward counts every edge
+  /// while ordering).
   static void count_dependencies(GraphTask& task) {
+    if (task.all_needed) return;  // counted while ordering: every node is needed
     for (uint32_t id : task.order) {
       const NodeTask& t = task.nodes[id];
       if (!t.needed) continue;
@@ -653,42 +656,43 @@ class Engine {
     for (std::size_t i = 0; i < root_nodes.size(); ++i) {
       const uint32_t id = task.index.find(root_nodes[i].get());
       NodeTask& t = task.nodes[id];
-      accumulate(t.buffer, Tensor(grads[i]), false,
-                 false);  // the caller's tensors: never added into
+      accumulate(t.buffer, Tensor(grads[i]), false, false);  // never added into: the caller's
       if (t.needed && t.dependencies == 0 && !t.queued) {
         t.queued = true;
         task.ready.push_back(id);
       }
     }
     TensorList captured(n_inputs);
+    NodeTask* const nodes = task.nodes.data();  // no node is added from here on
+    const uint32_t* const edges = task.edges.data();
     while (!task.ready.empty()) {
       const uint32_t id = task.ready.back();
       task.ready.pop_back();
-      Node* n = task.nodes[id].node;
-      Tensor g = std::move(task.nodes[id].buffer);
+      Node* n = nodes[id].node;
+      Tensor g = std::move(nodes[id].buffer);
       if (n->pre_hooks_) {
         const Shape shape = n->spec_.known() ? n->spec_.shape() : g.shape();
         const Dtype dtype = n->spec_.known() ? n->spec_.dtype() : g.dtype();
         if (Tensor r = run_hooks(*n->pre_hooks_, g, shape, dtype); r.defined()) g = std::move(r);
       }
-      const uint32_t first = task.nodes[id].edges;
+      const uint32_t* const children = edges + nodes[id].edges;
       const std::size_t n_edges = n->next_.size();
-      if (task.nodes[id].capture >= 0) captured[task.nodes[id].capture] = g;
+      if (nodes[id].capture >= 0) captured[nodes[id].capture] = g;
       bool run_it = task.all_needed;
       for (std::size_t i = 0; i < n_edges && !run_it; ++i)
-        run_it = task.edges[first + i] != kNone && task.nodes[task.edges[first + i]].needed;
+        run_it = children[i] != kNone && nodes[children[i]].needed;
       if (!run_it) continue;
       TensorList outs = n->apply(g);
       g = Tensor();
       if (!keep_graph) n->release();
       for (std::size_t i = 0; i < n_edges; ++i) {
-        const uint32_t c = task.edges[first + i];
-        if (c == kNone || !task.nodes[c].needed) continue;
+        const uint32_t c = children[i];
+        if (c == kNone || !nodes[c].needed) continue;
         if (i < outs.size() && outs[i].defined()) {
           if (anomaly_enabled) check_finite(*n, i, outs[i]);
           add_gradient(task, c, std::move(outs[i]), *n, i);
         }
-        if (--task.nodes[c].dependencies == 0) task.ready.push_back(c);
+        if (--nodes[c].dependencies == 0) task.ready.push_back(c);
       }
     }
     return captured;
