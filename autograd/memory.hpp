@@ -6,8 +6,8 @@
 
 namespace xg {
 
-/// Returns the calling thread's cached tensor buffers, and those other threads freed for exited
-/// threads, to the system. Small graph objects stay pooled.
+/// Returns to the system the freed tensor buffers the calling thread keeps for reuse, and those
+/// freed for threads that have exited. Small graph objects stay pooled.
 void release_cached_memory();
 /// Bytes of freed tensor buffers the calling thread keeps for reuse.
 std::size_t cached_memory_bytes();

@@ -120,9 +120,9 @@ void note_inputs(Node& node, const TensorList& inputs);
 
 /// "backward" or "grad": the entry point of the backward pass running on this thread (messages).
 const char* backward_entry_point();
-/// A leaf's .grad(), read under the leaf's lock (another thread may be accumulating into it).
+/// A tensor's .grad(), read under its lock (another thread may be accumulating into a leaf).
 Tensor leaf_grad(const TensorImpl& impl);
-/// Replaces a leaf's .grad() under its lock.
+/// Replaces a tensor's .grad() under its lock.
 void set_leaf_grad(TensorImpl& impl, const Tensor& grad);
 /// Adds a hook to a leaf under its lock.
 void add_leaf_hook(TensorImpl& impl, GradHook hook);
