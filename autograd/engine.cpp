@@ -3,10 +3,9 @@
 #include "autograd/engine.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cmath>
-#include <unordered_map>
+#include <mutex>
 
 #include "autograd/detail/impl.hpp"
 #include "autograd/factory.hpp"
@@ -90,32 +89,133 @@ void release_node(std::shared_ptr<Node>&& node) {
   pending = nullptr;
 }
 
-/// Adds incoming gradients into a leaf's .grad() (and runs the leaf's hooks first).
+// ---- gradient specs ----
+void GradientSpec::set(const Shape& shape, Dtype dtype) {
+  ndim_ = static_cast<uint32_t>(shape.size());
+  dtype_ = dtype;
+  known_ = true;
+  if (shape.size() > kInline) {
+    more_ = std::make_unique<std::size_t[]>(shape.size());
+    std::copy(shape.begin(), shape.end(), more_.get());
+  } else {
+    more_.reset();
+    std::copy(shape.begin(), shape.end(), inline_);
+  }
+}
+bool GradientSpec::matches(const Shape& shape, Dtype dtype) const {
+  if (dtype != dtype_ || shape.size() != ndim_) return false;
+  const std::size_t* d = dims();
+  for (std::size_t i = 0; i < ndim_; ++i)  // a loop: shapes are short, memcmp costs more
+    if (shape[i] != d[i]) return false;
+  return true;
+}
+Shape GradientSpec::shape() const { return Shape(dims(), dims() + ndim_); }
+
+// ---- leaves shared by threads ----
+namespace {
+/// The lock guarding a leaf's AccumulateGrad creation and its .grad() (striped by address, so
+/// that tensors need no mutex of their own).
+std::mutex& leaf_mutex(const TensorImpl* impl) {
+  static std::mutex stripes[64];
+  const auto h = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(impl) >> 4);
+  return stripes[(h * 0x9E3779B97F4A7C15ull) >> 58];
+}
+
+/// True when `t` is referenced only by the caller's handle: no other handle, no view or detach of
+/// its data, not in a graph. Such a gradient may become a .grad() or be added into in place.
+bool unshared(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl()->storage.use_count() == 1 &&
+         !t.impl()->requires_grad;
+}
+
+/// Rejects a hook result that does not fit the tensor the hook was registered on.
+void check_hook_result(const Tensor& r, const Shape& shape, Dtype dtype) {
+  if (r.shape() != shape || r.dtype() != dtype)
+    fail("register_hook: hook returned a gradient of shape ", r.shape(), " (",
+         dtype_name(r.dtype()), ") for a tensor of shape ", shape, " (", dtype_name(dtype), ")");
+}
+
+/// Runs `hooks` on `g`; a hook may replace it with a gradient of the same shape and dtype.
+/// Returns the last replacement, or an undefined tensor when no hook replaced `g`.
+Tensor run_hooks(const std::vector<GradHook>& hooks, const Tensor& g, const Shape& shape,
+                 Dtype dtype) {
+  Tensor replaced;
+  for (const GradHook& hook : hooks)
+    if (Tensor r = hook(replaced.defined() ? replaced : g); r.defined()) {
+      check_hook_result(r, shape, dtype);
+      replaced = std::move(r);
+    }
+  return replaced;
+}
+
+/// The one accumulation step, for a node's input buffer and for a leaf's .grad(): adds `g` into
+/// `acc`. `g_owned` says nothing but the caller holds `g` (then it may become `acc` itself; a
+/// leaf's .grad() never aliases a tensor someone else holds). Recording the backward pass
+/// (create_graph) adds out of place; else a leaf's .grad() is added into in place, as in PyTorch,
+/// and a buffer only when no one else holds it.
+void accumulate(Tensor& acc, Tensor&& g, bool g_owned, bool leaf) {
+  if (is_grad_enabled()) {  // create_graph: keep the gradient's own graph
+    acc = acc.defined() ? add(acc, g) : std::move(g);
+  } else if (!acc.defined()) {
+    acc = g_owned || !leaf ? std::move(g) : g.detach().clone();
+  } else if (leaf || unshared(acc)) {
+    acc.impl()->copy_of = nullptr;  // the engine's own buffer (a transpose's result, say)
+    acc.add_(g);
+  } else {
+    acc = add(acc, g);
+  }
+  if (leaf) acc.impl()->copy_of = nullptr;  // .grad() is the user's to modify in place (zero_)
+}
+}  // namespace
+
+/// Adds incoming gradients into a leaf's .grad() (and runs the leaf's hooks first), under the
+/// leaf's lock: threads that share a parameter accumulate into it safely.
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(Tensor leaf) : Node("AccumulateGrad", {}), leaf_(std::move(leaf)) {}
+  explicit AccumulateGrad(Tensor leaf) : Node("AccumulateGrad", {}), leaf_(std::move(leaf)) {
+    set_gradient_spec(leaf_.shape(), leaf_.dtype());
+  }
   const Tensor* leaf() const override { return &leaf_; }
 
   TensorList apply(const Tensor& grad_in) override {
     TensorImpl& leaf = *leaf_.impl();
-    Tensor g = grad_in;
-    if (leaf.meta)
-      for (GradHook& hook : leaf.meta->hooks)
-        if (Tensor r = hook(g); r.defined()) g = r;
-    if (g.shape() != leaf.shape)
-      fail("backward: gradient of shape ", g.shape(), " does not match leaf of shape ", leaf.shape);
-    Tensor& acc = leaf.autograd_meta().grad;
-    if (is_grad_enabled()) {  // create_graph: keep the gradient's own graph
-      acc = acc.defined() ? add(acc, g) : g;
-    } else if (acc.defined()) {
-      acc.add_(g);
-    } else {
-      // Steal the buffer when nothing else refers to it, else copy (it may be a user's tensor).
-      const bool unique = g.impl_ptr().use_count() <= 2 && g.impl()->storage.use_count() == 1;
-      acc = unique && !g.requires_grad() ? g : g.detach().clone();
+    std::mutex& mutex = leaf_mutex(&leaf);
+    std::vector<GradHook> hooks;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      const bool no_hooks = !leaf.meta || leaf.meta->hooks.empty();
+      if (no_hooks && !is_grad_enabled()) {    // the common case: one lock
+        const bool owned = unshared(grad_in);  // held only by the engine
+        accumulate(leaf.autograd_meta().grad, Tensor(grad_in), owned, true);
+        return {};
+      }
+      if (!no_hooks) hooks = leaf.meta->hooks;
     }
-    acc.impl()->copy_of = nullptr;  // .grad() is the user's to modify in place (zero_, mul_)
-    return {};
+    // Hooks are user code (they may read p.grad()): run unlocked.
+    const Tensor replaced =
+        hooks.empty() ? Tensor() : run_hooks(hooks, grad_in, leaf.shape, leaf.dtype);
+    const Tensor& g = replaced.defined() ? replaced : grad_in;
+    // Unshared: held only by the engine (grad_in) or here (a new tensor a hook made); a tensor
+    // the user keeps is not, and gets copied.
+    const bool owned = unshared(g);
+    if (!is_grad_enabled()) {
+      std::lock_guard<std::mutex> lock(mutex);
+      accumulate(leaf.autograd_meta().grad, Tensor(g), owned, true);
+      return {};
+    }
+    // create_graph: the sum is recorded, which may lock other leaves, so compute it unlocked
+    // and publish it only if no other thread accumulated meanwhile.
+    for (;;) {
+      const Tensor before = leaf_grad(leaf);
+      Tensor acc = before;
+      accumulate(acc, Tensor(g), owned, true);
+      std::lock_guard<std::mutex> lock(mutex);
+      Tensor& slot = leaf.autograd_meta().grad;
+      if (slot.is_same(before)) {
+        slot = std::move(acc);
+        return {};
+      }
+    }
   }
 
  private:
@@ -126,6 +226,7 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
   TensorImpl* impl = t.impl();
   if (!impl || !impl->requires_grad) return nullptr;
   if (impl->grad_fn) return impl->grad_fn;
+  std::lock_guard<std::mutex> lock(leaf_mutex(impl));  // two threads may record on one leaf
   AutogradMeta& meta = impl->autograd_meta();
   std::shared_ptr<Node> acc = meta.accumulator.lock();
   if (!acc) {
@@ -133,6 +234,21 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
     meta.accumulator = acc;
   }
   return acc;
+}
+
+Tensor leaf_grad(const TensorImpl& impl) {
+  std::lock_guard<std::mutex> lock(leaf_mutex(&impl));
+  return impl.meta ? impl.meta->grad : Tensor();
+}
+
+void set_leaf_grad(TensorImpl& impl, const Tensor& g) {
+  std::lock_guard<std::mutex> lock(leaf_mutex(&impl));
+  impl.autograd_meta().grad = g;
+}
+
+void add_leaf_hook(TensorImpl& impl, GradHook hook) {
+  std::lock_guard<std::mutex> lock(leaf_mutex(&impl));
+  impl.autograd_meta().hooks.push_back(std::move(hook));
 }
 
 void note_inputs(Node& node, const TensorList& inputs) {
@@ -143,6 +259,7 @@ void note_inputs(Node& node, const TensorList& inputs) {
 
 void set_history(const Tensor& out, std::shared_ptr<Node> node) {
   TensorImpl& impl = *out.impl();
+  node->set_gradient_spec(impl.shape, impl.dtype);
   impl.grad_fn = std::move(node);
   impl.requires_grad = true;
 }
@@ -184,17 +301,154 @@ void mark_not_twice_differentiable(const char* op, TensorList& grads, const Tens
 }
 
 // ---- the engine ----
-class Engine {
+namespace {
+constexpr uint32_t kNone = UINT32_MAX;
+
+/// Node* -> index, open addressing (a graph pass looks a node up once per edge). A slot is in
+/// use only if it carries the current generation, so clearing is O(1).
+class NodeIndex {
  public:
-  /// Runs backward from `roots`. With `captures` (xg::grad), returns the gradients flowing into
-  /// those nodes and leaves .grad() untouched; else accumulates into leaves.
-  static TensorList run(const TensorList& roots, const TensorList& root_grads, bool keep_graph,
-                        bool create_graph, const TensorList* inputs, bool allow_unused);
+  /// The index of `n`, or kNone.
+  uint32_t find(const Node* n) const {
+    if (slots_.empty()) return kNone;
+    for (std::size_t i = hash(n);; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.gen != gen_) return kNone;
+      if (s.key == n) return s.value;
+    }
+  }
+  /// Inserts n -> value unless n is present; returns the index n has.
+  uint32_t insert(const Node* n, uint32_t value) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    for (std::size_t i = hash(n);; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (s.gen != gen_) {
+        s = {n, value, gen_};
+        ++size_;
+        return value;
+      }
+      if (s.key == n) return s.value;
+    }
+  }
+  /// Empties the table; keeps its memory unless it is large.
+  void clear() {
+    size_ = 0;
+    if (slots_.size() > (std::size_t(1) << 17)) {
+      slots_ = {};
+      mask_ = 0;
+    } else if (++gen_ == 0) {
+      std::fill(slots_.begin(), slots_.end(), Slot{});
+      gen_ = 1;
+    }
+  }
+
+ private:
+  struct Slot {
+    const Node* key = nullptr;
+    uint32_t value = 0;
+    uint32_t gen = 0;  // in use when equal to gen_
+  };
+  std::size_t hash(const Node* n) const {
+    const auto h = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(n) >> 4);
+    return static_cast<std::size_t>((h * 0x9E3779B97F4A7C15ull) >> shift_);  // Fibonacci
+  }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    const uint32_t old_gen = gen_;
+    slots_.assign(old.empty() ? 64 : old.size() * 2, Slot{});
+    mask_ = slots_.size() - 1;
+    shift_ = 64;
+    for (std::size_t n = slots_.size(); n > 1; n /= 2) --shift_;
+    gen_ = 1;
+    size_ = 0;
+    for (const Slot& s : old)
+      if (s.gen == old_gen) insert(s.key, s.value);
+  }
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  unsigned shift_ = 63;
+  uint32_t gen_ = 1;
+  std::size_t size_ = 0;
 };
 
-namespace {
-// Global, so two threads never share an epoch (leaves' AccumulateGrad nodes may be in both graphs).
-std::atomic<uint64_t> engine_epoch{0};
+/// One node's state in one backward pass.
+struct NodeTask {
+  Node* node;
+  uint32_t edges;        // its children's indices start at GraphTask::edges[edges]
+  int32_t dependencies;  // gradients still to come from needed parents
+  int32_t capture;       // xg::grad: the first input this node's gradient is returned for
+  bool needed;           // leads to a requested input (always, for backward)
+  bool queued;
+  Tensor buffer;  // the gradient accumulated so far
+};
+
+/// All per-pass state of one backward pass (never on Node: passes in several threads may share
+/// the AccumulateGrad node of a shared parameter).
+struct GraphTask {
+  const char* who = "backward";  // the entry point, for messages
+  bool all_needed = true;        // backward: every input that requires grad gets one
+  NodeIndex index;               // Node* -> position in nodes
+  std::vector<NodeTask> nodes;   // in visit order
+  std::vector<uint32_t> edges;   // child index per input of each node (kNone: no gradient)
+  std::vector<uint32_t> order;   // xg::grad: children before parents
+  std::vector<std::pair<uint32_t, std::size_t>> stack;
+  std::vector<uint32_t> ready;
+
+  bool needed(const Node* n) const {
+    const uint32_t id = index.find(n);
+    return id != kNone && nodes[id].needed;
+  }
+  void clear() {
+    index.clear();
+    nodes.clear();
+    edges.clear();
+    order.clear();
+    stack.clear();
+    ready.clear();
+    if (nodes.capacity() > (std::size_t(1) << 16)) {
+      nodes.shrink_to_fit();
+      edges.shrink_to_fit();
+      order.shrink_to_fit();
+    }
+  }
+};
+
+thread_local GraphTask* current_task = nullptr;  // the pass running on this thread
+
+/// A GraphTask for one pass: this thread's cached one (its lists keep their memory between
+/// passes), or a fresh one for a pass nested in a hook. Makes it the current task.
+class TaskScope {
+ public:
+  explicit TaskScope(const char* who) : prev_(current_task) {
+    thread_local std::unique_ptr<GraphTask> cache;
+    thread_local bool cache_in_use = false;
+    if (!cache_in_use) {
+      if (!cache) cache = std::make_unique<GraphTask>();
+      task_ = cache.get();
+      in_use_ = &cache_in_use;
+      cache_in_use = true;
+    } else {
+      owned_ = std::make_unique<GraphTask>();
+      task_ = owned_.get();
+    }
+    task_->who = who;
+    current_task = task_;
+  }
+  ~TaskScope() {  // also when a backward function throws
+    task_->clear();
+    if (in_use_) *in_use_ = false;
+    current_task = prev_;
+  }
+  TaskScope(const TaskScope&) = delete;
+  TaskScope& operator=(const TaskScope&) = delete;
+  GraphTask& task() { return *task_; }
+
+ private:
+  GraphTask* prev_;
+  GraphTask* task_ = nullptr;
+  std::unique_ptr<GraphTask> owned_;
+  bool* in_use_ = nullptr;
+};
 
 void check_finite(const Node& n, std::size_t i, const Tensor& g) {
   bool bad = false;
@@ -210,159 +464,242 @@ void check_finite(const Node& n, std::size_t i, const Tensor& g) {
 }
 }  // namespace
 
-TensorList Engine::run(const TensorList& roots, const TensorList& root_grads, bool keep_graph,
-                       bool create_graph, const TensorList* inputs, bool allow_unused) {
-  const char* who = inputs ? "grad" : "backward";
-  if (!root_grads.empty() && root_grads.size() != roots.size())
-    fail(who, ": got ", roots.size(), " tensors but ", root_grads.size(), " gradients");
-  std::vector<std::shared_ptr<Node>> root_nodes;
-  TensorList grads;
-  for (std::size_t i = 0; i < roots.size(); ++i) {
-    check_defined(who, roots[i]);
-    std::shared_ptr<Node> n = gradient_edge(roots[i]);
-    if (!n)
-      fail(who, ": element ", i, " of tensors (shape ", roots[i].shape(),
-           ") does not require grad and has no grad_fn");
-    Tensor g = root_grads.empty() ? Tensor() : root_grads[i];
-    if (!g.defined()) {
-      if (roots[i].numel() != 1)
-        fail(who, ": grad can be created implicitly only for one-element outputs, got shape ",
-             roots[i].shape(), "; pass a gradient of that shape");
-      g = ones_like(roots[i]);
-    } else if (g.shape() != roots[i].shape() || g.dtype() != roots[i].dtype()) {
-      fail(who, ": gradient of shape ", g.shape(), " (", dtype_name(g.dtype()),
-           ") does not match output of shape ", roots[i].shape(), " (",
-           dtype_name(roots[i].dtype()), ")");
-    }
-    root_nodes.push_back(std::move(n));
-    grads.push_back(g);
-  }
-  std::vector<std::shared_ptr<Node>> capture_nodes;
-  if (inputs)
-    for (std::size_t i = 0; i < inputs->size(); ++i) {
-      check_defined(who, (*inputs)[i]);
-      if (!(*inputs)[i].requires_grad())
-        fail("grad: input ", i, " (shape ", (*inputs)[i].shape(),
-             ") does not require grad; call requires_grad_() on it");
-      capture_nodes.push_back(gradient_edge((*inputs)[i]));
-    }
+bool Node::needs_grad(std::size_t i) const {
+  if (i >= next_.size() || !next_[i]) return false;
+  const GraphTask* task = current_task;
+  return !task || task->all_needed || task->needed(next_[i].get());
+}
 
-  // 1. Every node reachable from the roots, children before parents (iterative DFS).
-  const uint64_t epoch = ++engine_epoch;
-  // Scratch lists reused across calls (large graphs would otherwise page-fault them in anew).
-  thread_local std::vector<Node*> order_cache;
-  thread_local std::vector<std::pair<Node*, std::size_t>> stack_cache;
-  thread_local bool cache_in_use = false;
-  std::vector<Node*> order;
-  std::vector<std::pair<Node*, std::size_t>> stack;
-  const bool use_cache = !cache_in_use;  // a hook may run a nested backward
-  if (use_cache) {
-    cache_in_use = true;
-    order.swap(order_cache);
-    stack.swap(stack_cache);
-    order.clear();
-  }
-  auto visit = [&](Node* n) {
-    if (!n || n->epoch_ == epoch) return;
-    n->epoch_ = epoch;
-    n->dependencies_ = 0;
-    n->needed_ = !inputs;
-    stack.emplace_back(n, 0);
-  };
-  for (auto& r : root_nodes) {
-    visit(r.get());
-    while (!stack.empty()) {
-      auto& [n, i] = stack.back();
-      if (i < n->next_.size()) {
-        visit(n->next_[i++].get());
-      } else {
-        order.push_back(n);
-        stack.pop_back();
-      }
-    }
-  }
-  // Clears the per-pass state even when a backward function throws.
-  struct Cleanup {
-    std::vector<Node*>& order;
-    std::vector<std::pair<Node*, std::size_t>>& stack;
-    bool give_back;
-    ~Cleanup() {
-      for (Node* n : order) n->buffer_ = Tensor();
-      if (!give_back) return;
-      order.swap(order_cache);
-      stack.swap(stack_cache);
-      cache_in_use = false;
-    }
-  } cleanup{order, stack, use_cache};
+const char* backward_entry_point() { return current_task ? current_task->who : "backward"; }
 
-  // 2. With inputs, only nodes that lead to an input run; then count each node's parents.
-  auto is_capture = [&](Node* n) {
-    for (auto& c : capture_nodes)
-      if (c.get() == n) return true;
-    return false;
-  };
-  if (inputs)
-    for (Node* n : order) {
-      n->needed_ = is_capture(n);
-      for (auto& c : n->next_) n->needed_ = n->needed_ || (c && c->needed_);
-    }
-  for (Node* n : order)
-    if (n->needed_)
-      for (auto& c : n->next_)
-        if (c && c->needed_) c->dependencies_++;
-
-  // 3. Run nodes whose gradient is complete, pass results to their inputs.
-  std::optional<NoGradGuard> no_grad;
-  std::optional<EnableGradGuard> with_grad;
-  if (create_graph)
-    with_grad.emplace();
-  else
-    no_grad.emplace();
-  auto accumulate = [](Node* n, Tensor g) {
-    n->buffer_ = n->buffer_.defined() ? add(n->buffer_, g) : std::move(g);
-  };
-  std::vector<Node*> ready;
-  for (std::size_t i = 0; i < root_nodes.size(); ++i) {
-    Node* n = root_nodes[i].get();
-    accumulate(n, grads[i]);
-    if (n->needed_ && n->dependencies_ == 0 &&
-        std::find(ready.begin(), ready.end(), n) == ready.end())
-      ready.push_back(n);
-  }
-  TensorList captured(capture_nodes.size());
-  while (!ready.empty()) {
-    Node* n = ready.back();
-    ready.pop_back();
-    Tensor g = std::move(n->buffer_);
-    if (n->pre_hooks_)
-      for (GradHook& hook : *n->pre_hooks_)
-        if (Tensor r = hook(g); r.defined()) g = r;
-    bool run_it = !inputs;
-    for (std::size_t k = 0; k < capture_nodes.size(); ++k)
-      if (capture_nodes[k].get() == n) captured[k] = g;
-    for (auto& c : n->next_) run_it = run_it || (c && c->needed_);
-    if (!run_it) continue;
-    TensorList outs = n->apply(g);
-    g = Tensor();
-    if (!keep_graph) n->release();
-    for (std::size_t i = 0; i < n->next_.size(); ++i) {
-      Node* c = n->next_[i].get();
-      if (!c || !c->needed_) continue;
-      if (i < outs.size() && outs[i].defined()) {
-        if (anomaly_enabled) check_finite(*n, i, outs[i]);
-        accumulate(c, std::move(outs[i]));
-      }
-      if (--c->dependencies_ == 0) ready.push_back(c);
-    }
-  }
-  if (inputs)
-    for (std::size_t k = 0; k < captured.size(); ++k)
-      if (!captured[k].defined() && !allow_unused)
+/// The backward pass, in phases: roots, topological order, dependencies, execution.
+class Engine {
+ public:
+  /// Runs backward from `roots`. With `inputs` (xg::grad), returns the gradients flowing into
+  /// them and leaves .grad() untouched; else accumulates into leaves.
+  static TensorList run(const TensorList& roots, const TensorList& root_grads, bool keep_graph,
+                        bool create_graph, const TensorList* inputs, bool allow_unused) {
+    TaskScope scope(inputs ? "grad" : "backward");
+    GraphTask& task = scope.task();
+    task.all_needed = !inputs;
+    std::vector<std::shared_ptr<Node>> root_nodes;
+    const TensorList grads = collect_roots(task, roots, root_grads, root_nodes);
+    std::vector<std::shared_ptr<Node>> input_nodes;
+    if (inputs) input_nodes = collect_inputs(*inputs);
+    topological_order(task, root_nodes);
+    std::vector<uint32_t> input_ids = mark_inputs(task, input_nodes);
+    count_dependencies(task);
+    TensorList captured =
+        execute(task, root_nodes, grads, keep_graph, create_graph, input_ids.size());
+    if (!inputs) return {};
+    TensorList result(inputs->size());
+    for (std::size_t k = 0; k < input_ids.size(); ++k) {
+      if (input_ids[k] != kNone) result[k] = captured[task.nodes[input_ids[k]].capture];
+      if (!result[k].defined() && !allow_unused)
         fail("grad: input ", k, " (shape ", (*inputs)[k].shape(),
              ") was not used to compute the outputs; pass allow_unused=true to get an "
              "undefined gradient for it");
-  return captured;
-}
+    }
+    return result;
+  }
+
+ private:
+  /// Phase 1: the roots' nodes and their checked (or implicit) gradients.
+  static TensorList collect_roots(const GraphTask& task, const TensorList& roots,
+                                  const TensorList& root_grads,
+                                  std::vector<std::shared_ptr<Node>>& root_nodes) {
+    const char* who = task.who;
+    if (!root_grads.empty() && root_grads.size() != roots.size())
+      fail(who, ": got ", roots.size(), " tensors but ", root_grads.size(), " gradients");
+    TensorList grads;
+    for (std::size_t i = 0; i < roots.size(); ++i) {
+      check_defined(who, roots[i]);
+      std::shared_ptr<Node> n = gradient_edge(roots[i]);
+      if (!n)
+        fail(who, ": element ", i, " of tensors (shape ", roots[i].shape(),
+             ") does not require grad and has no grad_fn");
+      Tensor g = root_grads.empty() ? Tensor() : root_grads[i];
+      if (!g.defined()) {
+        if (roots[i].numel() != 1)
+          fail(who, ": grad can be created implicitly only for one-element outputs, got shape ",
+               roots[i].shape(), "; pass a gradient of that shape");
+        g = ones_like(roots[i]);
+      } else if (g.shape() != roots[i].shape() || g.dtype() != roots[i].dtype()) {
+        fail(who, ": gradient of shape ", g.shape(), " (", dtype_name(g.dtype()),
+             ") does not match output of shape ", roots[i].shape(), " (",
+             dtype_name(roots[i].dtype()), ")");
+      }
+      root_nodes.push_back(std::move(n));
+      grads.push_back(std::move(g));
+    }
+    return grads;
+  }
+
+  /// xg::grad's inputs: the nodes their gradients flow into.
+  static std::vector<std::shared_ptr<Node>> collect_inputs(const TensorList& inputs) {
+    std::vector<std::shared_ptr<Node>> nodes;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      check_defined("grad", inputs[i]);
+      if (!inputs[i].requires_grad())
+        fail("grad: input ", i, " (shape ", inputs[i].shape(),
+             ") does not require grad; call requires_grad_() on it");
+      nodes.push_back(gradient_edge(inputs[i]));
+    }
+    return nodes;
+  }
+
+  /// Phase 2: every node reachable from the roots (iterative DFS), with each node's children
+  /// as indices; xg::grad also lists them children before parents (`order`).
+  static void topological_order(GraphTask& task,
+                                const std::vector<std::shared_ptr<Node>>& root_nodes) {
+    // `shared`: n may be reached by another edge too, so look it up. A node held by nothing but
+    // the edge being followed (use_count 1) has no other parent: backward skips the lookup.
+    // (xg::grad looks every node up later, for needs_grad.)
+    auto visit = [&task](Node* n, bool shared) {
+      const auto id = static_cast<uint32_t>(task.nodes.size());
+      if (shared || !task.all_needed) {
+        const uint32_t found = task.index.insert(n, id);
+        if (found != id) return found;
+      }
+      task.nodes.push_back(NodeTask{n, static_cast<uint32_t>(task.edges.size()), 0, -1,
+                                    task.all_needed, false, Tensor()});
+      for (std::size_t i = 0; i < n->next_.size(); ++i) task.edges.push_back(kNone);
+      task.stack.emplace_back(id, 0);
+      return id;
+    };
+    for (const auto& r : root_nodes) {
+      visit(r.get(), true);
+      while (!task.stack.empty()) {
+        const uint32_t id = task.stack.back().first;
+        const std::size_t i = task.stack.back().second;
+        Node* n = task.nodes[id].node;
+        if (i < n->next_.size()) {
+          task.stack.back().second++;
+          if (Node* c = n->next_[i].get()) {
+            const uint32_t child = visit(c, n->next_[i].use_count() != 1);
+            task.edges[task.nodes[id].edges + i] = child;
+            if (task.all_needed) task.nodes[child].dependencies++;  // backward: every edge counts
+          }
+        } else {
+          if (!task.all_needed) task.order.push_back(id);  // for mark_inputs
+          task.stack.pop_back();
+        }
+      }
+    }
+  }
+
+  /// xg::grad: marks the input nodes, and as needed every node that leads to one. Returns each
+  /// input's node index (kNone: not in the graph).
+  static std::vector<uint32_t> mark_inputs(GraphTask& task,
+                                           const std::vector<std::shared_ptr<Node>>& inputs) {
+    std::vector<uint32_t> ids(inputs.size(), kNone);
+    if (task.all_needed) return ids;
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+      ids[k] = task.index.find(inputs[k].get());
+      if (ids[k] != kNone && task.nodes[ids[k]].capture < 0)
+        task.nodes[ids[k]].capture = static_cast<int32_t>(k);
+    }
+    for (uint32_t id : task.order) {
+      NodeTask& t = task.nodes[id];
+      t.needed = t.capture >= 0;
+      for (std::size_t i = 0; i < t.node->next_.size() && !t.needed; ++i) {
+        const uint32_t c = task.edges[t.edges + i];
+        t.needed = c != kNone && task.nodes[c].needed;
+      }
+    }
+    return ids;
+  }
+
+  /// Phase 3: how many needed parents send each node a gradient (backward counts every edge
+  /// while ordering).
+  static void count_dependencies(GraphTask& task) {
+    if (task.all_needed) return;  // counted while ordering: every node is needed
+    for (uint32_t id : task.order) {
+      const NodeTask& t = task.nodes[id];
+      if (!t.needed) continue;
+      for (std::size_t i = 0; i < t.node->next_.size(); ++i) {
+        const uint32_t c = task.edges[t.edges + i];
+        if (c != kNone && task.nodes[c].needed) task.nodes[c].dependencies++;
+      }
+    }
+  }
+
+  /// Adds `g`, the gradient `producer` returned for its input `i`, to node `c`'s buffer; a
+  /// gradient that does not fit the input's shape and dtype is an error naming both.
+  static void add_gradient(GraphTask& task, uint32_t c, Tensor g, const Node& producer,
+                           std::size_t i) {
+    NodeTask& t = task.nodes[c];
+    const GradientSpec& spec = t.node->spec_;
+    if (spec.known() && !spec.matches(g.impl()->shape, g.impl()->dtype)) {
+      if (spec.dtype() != g.dtype())
+        fail(producer.name(), " returned a gradient of dtype ", dtype_name(g.dtype()),
+             " for input ", i, " of dtype ", dtype_name(spec.dtype()), " (shape ", spec.shape(),
+             ")");
+      fail(producer.name(), " returned a gradient of shape ", g.shape(), " for input ", i,
+           " of shape ", spec.shape());
+    }
+    if (!t.buffer.defined())
+      t.buffer = std::move(g);  // the first gradient: nothing to add
+    else
+      accumulate(t.buffer, std::move(g), false, false);
+  }
+
+  /// Phase 4: runs nodes whose gradient is complete and passes their results to their inputs.
+  /// Returns the gradients of xg::grad's inputs, by capture slot.
+  static TensorList execute(GraphTask& task, const std::vector<std::shared_ptr<Node>>& root_nodes,
+                            const TensorList& grads, bool keep_graph, bool create_graph,
+                            std::size_t n_inputs) {
+    std::optional<NoGradGuard> no_grad;
+    std::optional<EnableGradGuard> with_grad;
+    if (create_graph)
+      with_grad.emplace();
+    else
+      no_grad.emplace();
+    for (std::size_t i = 0; i < root_nodes.size(); ++i) {
+      const uint32_t id = task.index.find(root_nodes[i].get());
+      NodeTask& t = task.nodes[id];
+      accumulate(t.buffer, Tensor(grads[i]), false, false);  // never added into: the caller's
+      if (t.needed && t.dependencies == 0 && !t.queued) {
+        t.queued = true;
+        task.ready.push_back(id);
+      }
+    }
+    TensorList captured(n_inputs);
+    NodeTask* const nodes = task.nodes.data();  // no node is added from here on
+    const uint32_t* const edges = task.edges.data();
+    while (!task.ready.empty()) {
+      const uint32_t id = task.ready.back();
+      task.ready.pop_back();
+      Node* n = nodes[id].node;
+      Tensor g = std::move(nodes[id].buffer);
+      if (n->pre_hooks_) {
+        const Shape shape = n->spec_.known() ? n->spec_.shape() : g.shape();
+        const Dtype dtype = n->spec_.known() ? n->spec_.dtype() : g.dtype();
+        if (Tensor r = run_hooks(*n->pre_hooks_, g, shape, dtype); r.defined()) g = std::move(r);
+      }
+      const uint32_t* const children = edges + nodes[id].edges;
+      const std::size_t n_edges = n->next_.size();
+      if (nodes[id].capture >= 0) captured[nodes[id].capture] = g;
+      bool run_it = task.all_needed;
+      for (std::size_t i = 0; i < n_edges && !run_it; ++i)
+        run_it = children[i] != kNone && nodes[children[i]].needed;
+      if (!run_it) continue;
+      TensorList outs = n->apply(g);
+      g = Tensor();
+      if (!keep_graph) n->release();
+      for (std::size_t i = 0; i < n_edges; ++i) {
+        const uint32_t c = children[i];
+        if (c == kNone || !nodes[c].needed) continue;
+        if (i < outs.size() && outs[i].defined()) {
+          if (anomaly_enabled) check_finite(*n, i, outs[i]);
+          add_gradient(task, c, std::move(outs[i]), *n, i);
+        }
+        if (--nodes[c].dependencies == 0) task.ready.push_back(c);
+      }
+    }
+    return captured;
+  }
+};
 
 TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
                 std::optional<bool> retain_graph, bool create_graph, bool allow_unused) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <new>
 #include <numeric>
 #include <random>
@@ -14,6 +15,11 @@ namespace xg {
 std::mt19937_64& generator() {
   static std::mt19937_64 gen(5489u);
   return gen;
+}
+
+std::unique_lock<std::mutex> lock_generator() {
+  static std::mutex m;
+  return std::unique_lock<std::mutex>(m);
 }
 
 namespace {
@@ -108,17 +114,23 @@ Tensor eye(std::size_t n, Dtype dtype) {
   return generate("eye", {n, n}, dtype, [&](std::size_t k) { return k / n == k % n ? 1.0 : 0.0; });
 }
 
-void manual_seed(uint64_t seed) { generator().seed(seed); }
+void manual_seed(uint64_t seed) {
+  auto lock = lock_generator();
+  generator().seed(seed);
+}
 
+// Each draws its whole tensor under one acquisition of the generator's lock.
 Tensor randn(const Shape& shape, Dtype dtype) {
   check_floating("randn", dtype);
   std::normal_distribution<double> dist(0.0, 1.0);
+  auto lock = lock_generator();
   return generate("randn", shape, dtype, [&](std::size_t) { return dist(generator()); });
 }
 
 Tensor rand(const Shape& shape, Dtype dtype) {
   check_floating("rand", dtype);
   std::uniform_real_distribution<double> dist(0.0, 1.0);
+  auto lock = lock_generator();
   return generate("rand", shape, dtype, [&](std::size_t) {
     double v = dist(generator());
     return dtype == Dtype::float32 && static_cast<float>(v) >= 1.0f ? 0.0 : v;  // keep [0, 1)
@@ -128,6 +140,7 @@ Tensor rand(const Shape& shape, Dtype dtype) {
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype) {
   if (high <= low) fail("randint: empty range [", low, ", ", high, ")");
   std::uniform_int_distribution<int64_t> dist(low, high - 1);
+  auto lock = lock_generator();
   if (dtype == Dtype::int64) {  // exact, even past 2^53
     Tensor t = new_empty("randint", shape, dtype);
     int64_t* p = t.data_ptr<int64_t>();
@@ -141,6 +154,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Dtype dtype) {
 std::vector<std::size_t> randperm(std::size_t n) {
   std::vector<std::size_t> p(n);
   std::iota(p.begin(), p.end(), 0);
+  auto lock = lock_generator();
   std::shuffle(p.begin(), p.end(), generator());
   return p;
 }

@@ -30,7 +30,13 @@ Tensor linspace(double start, double end, std::size_t steps, Dtype dtype = Dtype
 /// n x n identity matrix.
 Tensor eye(std::size_t n, Dtype dtype = Dtype::float32);
 
-/// Seeds the global generator used by randn/rand/randint/dropout and nn init.
+// Random numbers come from one global generator (std::mt19937_64, seeded 5489 at start), shared
+// by all threads behind a lock: each call draws its whole tensor in one go, so a tensor's values
+// never interleave with another thread's. With manual_seed(s) and calls from one thread the
+// values are reproducible; calls from several threads at once are safe but their order, and so
+// which thread gets which values, is not.
+
+/// Seeds the global generator used by randn/rand/randint/randperm/dropout and nn init.
 void manual_seed(uint64_t seed);
 /// Standard normal samples (float32 or float64).
 Tensor randn(const Shape& shape, Dtype dtype = Dtype::float32);

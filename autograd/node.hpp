@@ -40,6 +40,31 @@ class Node;
 /// A node's inputs (pool-allocated: a graph has one such list per op).
 using EdgeList = std::vector<std::shared_ptr<Node>, GraphAllocator<std::shared_ptr<Node>>>;
 
+/// Shape and dtype of the gradient a node receives (its forward output's), kept inline for up
+/// to four dims so that recording an op does not allocate for it.
+class GradientSpec {
+ public:
+  /// Records `shape` and `dtype`.
+  void set(const Shape& shape, Dtype dtype);
+  /// False until set (a node made without set_history).
+  bool known() const { return known_; }
+  /// True when a gradient of this shape and dtype fits.
+  bool matches(const Shape& shape, Dtype dtype) const;
+  /// The recorded shape.
+  Shape shape() const;
+  /// The recorded dtype.
+  Dtype dtype() const { return dtype_; }
+
+ private:
+  static constexpr std::size_t kInline = 4;
+  const std::size_t* dims() const { return more_ ? more_.get() : inline_; }
+  std::size_t inline_[kInline] = {};
+  std::unique_ptr<std::size_t[]> more_;  // all dims when there are more than kInline
+  uint32_t ndim_ = 0;
+  Dtype dtype_ = Dtype::float32;
+  bool known_ = false;
+};
+
 class Node : public std::enable_shared_from_this<Node> {
  public:
   Node(const char* op, EdgeList next);
@@ -55,9 +80,7 @@ class Node : public std::enable_shared_from_this<Node> {
   const EdgeList& next_functions() const { return next_; }
   /// True if input i of the forward op needs a gradient in the running backward pass (false
   /// for inputs that require grad but lead to none of xg::grad's inputs).
-  bool needs_grad(std::size_t i) const {
-    return i < next_.size() && next_[i] != nullptr && next_[i]->needed_;
-  }
+  bool needs_grad(std::size_t i) const;
   /// Creation order; later nodes have larger numbers.
   uint64_t sequence_nr() const { return sequence_nr_; }
   /// Gradients of the inputs given the gradient of the output (undefined where not needed).
@@ -72,6 +95,11 @@ class Node : public std::enable_shared_from_this<Node> {
 
   /// Hooks run on the gradient of this node's output before apply (tensor hooks of non-leaves).
   std::vector<GradHook>& pre_hooks();
+  /// Shape and dtype of the gradient this node receives (set when the op is recorded); the
+  /// engine checks every gradient flowing into the node against it.
+  const GradientSpec& gradient_spec() const { return spec_; }
+  /// Sets gradient_spec() (done by set_history).
+  void set_gradient_spec(const Shape& shape, Dtype dtype) { spec_.set(shape, dtype); }
 
  private:
   friend class Engine;
@@ -80,11 +108,9 @@ class Node : public std::enable_shared_from_this<Node> {
   uint64_t sequence_nr_;
   std::unique_ptr<std::vector<GradHook>> pre_hooks_;
   std::unique_ptr<std::string> anomaly_note_;
-  // Engine bookkeeping for one backward pass.
-  uint64_t epoch_ = 0;
-  int32_t dependencies_ = 0;
-  bool needed_ = false;
-  Tensor buffer_;
+  GradientSpec spec_;
+  // Per-pass state (dependency counts, input buffers) lives in the engine's GraphTask, so that
+  // passes in several threads may share nodes (a shared parameter's AccumulateGrad).
 };
 
 }  // namespace xg

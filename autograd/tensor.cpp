@@ -219,17 +219,14 @@ Tensor& Tensor::requires_grad_(bool on) {
   return *this;
 }
 
-Tensor Tensor::grad() const {
-  TensorImpl& i = checked(impl_, "grad");
-  return i.meta ? i.meta->grad : Tensor();
-}
+Tensor Tensor::grad() const { return leaf_grad(checked(impl_, "grad")); }
 
 void Tensor::set_grad(const Tensor& g) const {
   TensorImpl& i = checked(impl_, "set_grad");
   if (g.defined() && (g.shape() != i.shape || g.dtype() != i.dtype))
     fail("set_grad: gradient of shape ", g.shape(), " (", dtype_name(g.dtype()),
          ") does not match tensor of shape ", i.shape, " (", dtype_name(i.dtype), ")");
-  i.autograd_meta().grad = g;
+  set_leaf_grad(i, g);
 }
 
 const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked(impl_, "grad_fn").grad_fn; }
@@ -278,7 +275,7 @@ void Tensor::register_hook(GradHook hook) const {
   if (i.grad_fn)
     i.grad_fn->pre_hooks().push_back(std::move(hook));
   else
-    i.autograd_meta().hooks.push_back(std::move(hook));
+    add_leaf_hook(i, std::move(hook));
 }
 
 // ---- method forms ----

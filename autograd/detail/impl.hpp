@@ -3,6 +3,7 @@
 // Not part of the public API; included by autograd/*.cpp only. No xtensor here either.
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -76,8 +77,11 @@ struct TensorImpl {
   }
 };
 
-/// The global generator seeded by manual_seed (randn, rand, randint, dropout, nn init).
+/// The global generator seeded by manual_seed (randn, rand, randint, dropout, nn init). Draw from
+/// it only while holding lock_generator(), one acquisition per tensor (not per element).
 std::mt19937_64& generator();
+/// Locks the global generator (threads may draw concurrently).
+std::unique_lock<std::mutex> lock_generator();
 
 // fail, check_defined, check_same_dtype, check_floating, checked_int64, wrap_dim,
 // broadcast_shapes, shape_numel: extend.hpp
@@ -116,6 +120,15 @@ inline void check_view_current(const Tensor& t) {
   if (i && i->is_view && i->view_rebases != rebase_count(*i->storage)) fail_stale_view(*i);
 }
 
+/// "backward" or "grad": the entry point of the backward pass running on this thread (messages).
+const char* backward_entry_point();
+/// A tensor's .grad(), read under its lock (another thread may be accumulating into a leaf).
+Tensor leaf_grad(const TensorImpl& impl);
+/// Replaces a tensor's .grad() under its lock.
+void set_leaf_grad(TensorImpl& impl, const Tensor& grad);
+/// Adds a hook to a leaf under its lock.
+void add_leaf_hook(TensorImpl& impl, GradHook hook);
+
 /// A node whose backward is a lambda `(const Tensor& grad, Node& self) -> TensorList`; the lambda
 /// holds what backward needs and is destroyed by release().
 template <typename F>
@@ -131,8 +144,9 @@ class LambdaNode final : public Node {
  private:
   void throw_released() const {
     throw std::runtime_error(
-        "backward: trying to backward through the graph a second time: the saved tensors of " +
-        name() + " were freed by the first backward; pass retain_graph=true to it");
+        std::string(backward_entry_point()) +
+        ": trying to backward through the graph a second time: the saved tensors of " + name() +
+        " were freed by the first backward; pass retain_graph=true to it");
   }
   std::optional<F> fn_;
 };

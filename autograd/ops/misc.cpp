@@ -16,12 +16,14 @@ Tensor dropout(const Tensor& a, double p, bool training) {
   // Composite: a * mask / (1 - p) with a constant Bernoulli(1 - p) mask.
   std::bernoulli_distribution keep(1.0 - p);
   Tensor mask = empty(a.shape(), a.dtype());
+  auto lock = lock_generator();
   dispatch(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* m = mask.data_ptr<T>();
     const T scale = static_cast<T>(1.0 / (1.0 - p));
     for (std::size_t i = 0; i < mask.numel(); ++i) m[i] = keep(generator()) ? scale : T(0);
   });
+  lock.unlock();
   return mul(a, mask);
 }
 
