@@ -110,7 +110,13 @@ struct ThreadHeap {
       return b;
     }
     const std::size_t bytes = (c + 1) * kClass;
-    if (bump == nullptr || static_cast<std::size_t>(end - bump) < bytes) refill();
+    // Classes that are multiples of 64 bytes (tensor data, see Storage) start 64-byte aligned.
+    const std::size_t skew =
+        bytes % 64 == 0 && bump ? (64 - reinterpret_cast<std::uintptr_t>(bump) % 64) % 64 : 0;
+    if (bump == nullptr || static_cast<std::size_t>(end - bump) < bytes + skew)
+      refill();
+    else
+      bump += skew;
     void* p = bump;
     bump += bytes;
     return p;
@@ -301,8 +307,11 @@ bool memory_pool_enabled() { return true; }
 
 #else  // XGRAD_POOL=0: the standard allocator for everything
 
-void* pool_allocate(std::size_t bytes) { return ::operator new(bytes ? bytes : 1); }
-void pool_deallocate(void* p, std::size_t) { ::operator delete(p); }
+// 64-byte aligned like the pool's tensor-data classes, so SIMD kernels split the same way.
+void* pool_allocate(std::size_t bytes) {
+  return ::operator new (bytes ? bytes : 1, std::align_val_t{64});
+}
+void pool_deallocate(void* p, std::size_t) { ::operator delete (p, std::align_val_t{64}); }
 void* buffer_allocate(std::size_t bytes) {
   void* p = std::aligned_alloc(64, with_header(bytes, 0));
   if (!p) throw std::bad_alloc();

@@ -108,13 +108,20 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 }
 
 // ---- storage ----
+namespace {
+/// Small data buffers are rounded up to 64 bytes, which the pool hands out 64-byte aligned: every
+/// tensor's data is then 64-byte aligned, so SIMD kernels (whose scalar head depends on the
+/// address) give bit-identical results for the same values wherever the buffer lies.
+std::size_t small_bytes(std::size_t n) { return (n + 63) / 64 * 64; }
+}  // namespace
+
 Storage::Storage(std::size_t n) : nbytes(n) {
   // Small buffers come from the graph-object pool; large ones from the buffer cache.
-  data = n <= kPoolMaxBytes ? pool_allocate(n) : buffer_allocate(n);
+  data = n <= kPoolMaxBytes ? pool_allocate(small_bytes(n)) : buffer_allocate(n);
 }
 Storage::~Storage() {
   if (nbytes <= kPoolMaxBytes)
-    pool_deallocate(data, nbytes);
+    pool_deallocate(data, small_bytes(nbytes));
   else
     buffer_deallocate(data, nbytes);
 }
