@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cmath>
 #include <mutex>
+#include <string>
+#include <unordered_set>
 
 #include "autograd/detail/impl.hpp"
 #include "autograd/factory.hpp"
@@ -18,7 +20,22 @@ namespace {
 thread_local bool grad_enabled = true;
 thread_local bool anomaly_enabled = false;
 thread_local uint64_t next_sequence_nr = 0;
+thread_local const std::string* current_scope_path = nullptr;
+
+/// The one copy of each scope path (never freed, so nodes may keep plain pointers).
+const std::string* intern_scope(std::string path) {
+  static std::mutex mutex;
+  static auto* paths = new std::unordered_set<std::string>;
+  std::lock_guard<std::mutex> lock(mutex);
+  return &*paths->insert(std::move(path)).first;
+}
 }  // namespace
+
+const std::string* current_scope() { return current_scope_path; }
+ScopeGuard::ScopeGuard(const std::string& path) : prev_(current_scope_path) {
+  if (!path.empty()) current_scope_path = intern_scope(path);
+}
+ScopeGuard::~ScopeGuard() { current_scope_path = prev_; }
 
 bool is_grad_enabled() { return grad_enabled; }
 void set_grad_enabled(bool on) { grad_enabled = on; }
@@ -32,7 +49,10 @@ AnomalyModeGuard::~AnomalyModeGuard() { anomaly_enabled = prev_; }
 
 // ---- nodes ----
 Node::Node(const char* op, EdgeList next)
-    : op_(op), next_(std::move(next)), sequence_nr_(next_sequence_nr++) {}
+    : op_(op),
+      next_(std::move(next)),
+      sequence_nr_(next_sequence_nr++),
+      scope_(current_scope_path) {}
 
 Node::~Node() {
   for (auto& n : next_) release_node(std::move(n));

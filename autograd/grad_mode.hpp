@@ -1,5 +1,7 @@
 #pragma once
-// Thread-local grad modes as RAII guards (like torch::NoGradGuard).
+// Thread-local grad modes as RAII guards (like torch::NoGradGuard), and module scopes.
+#include <string>
+
 namespace xg {
 
 /// True when ops record the graph (the default); thread-local.
@@ -42,6 +44,23 @@ class AnomalyModeGuard {
 
  private:
   bool prev_;
+};
+
+/// The module path nodes are recorded under on this thread ("features.0"), or nullptr outside
+/// any module. The strings are interned: equal paths are the same pointer, valid forever.
+const std::string* current_scope();
+/// Makes `path` ("features.0") the current scope for its lifetime (nn::Module's operator() enters
+/// the module's dotted path); an empty path keeps the current scope. Nodes created inside record
+/// it.
+class ScopeGuard {
+ public:
+  explicit ScopeGuard(const std::string& path);
+  ~ScopeGuard();
+  ScopeGuard(const ScopeGuard&) = delete;
+  ScopeGuard& operator=(const ScopeGuard&) = delete;
+
+ private:
+  const std::string* prev_;
 };
 
 }  // namespace xg

@@ -83,6 +83,8 @@ class Node : public std::enable_shared_from_this<Node> {
   bool needs_grad(std::size_t i) const;
   /// Creation order; later nodes have larger numbers.
   uint64_t sequence_nr() const { return sequence_nr_; }
+  /// The module path the op was recorded under ("features.0"), or nullptr (see ScopeGuard).
+  const std::string* scope() const { return scope_; }
   /// Gradients of the inputs given the gradient of the output (undefined where not needed).
   virtual TensorList apply(const Tensor& grad_output) = 0;
   /// Frees what was saved for backward (called after backward unless retain_graph).
@@ -106,6 +108,7 @@ class Node : public std::enable_shared_from_this<Node> {
   const char* op_;
   EdgeList next_;
   uint64_t sequence_nr_;
+  const std::string* scope_;
   std::unique_ptr<std::vector<GradHook>> pre_hooks_;
   std::unique_ptr<std::string> anomaly_note_;
   GradientSpec spec_;
