@@ -451,10 +451,16 @@ Tensor BatchNormBase::forward(const Tensor& input) {
 
   Tensor y;
   if (is_training() || !track) {
-    if (is_training() && n <= 1)
+    if (is_training() && n == 1)
       fail(who(*this), ": expected more than 1 value per channel when training, got input shape ",
            input.shape());
-    if (n == 0) fail(who(*this), ": the input is empty (shape ", input.shape(), ")");
+    if (n == 0) {  // an empty batch (as PyTorch): empty output, counted, statistics unchanged
+      if (is_training() && track) {
+        NoGradGuard no_grad;
+        num_batches_tracked.fill_(static_cast<double>(num_batches_tracked.item<int64_t>() + 1));
+      }
+      return input.clone();
+    }
     const Tensor mu = mean(input, dims, true);
     const Tensor var_b = var(input, dims, true, 0);  // biased: normalizes the batch
     y = (input - mu) / sqrt(var_b + options.eps());

@@ -484,6 +484,12 @@ TEST_CASE("nn::BatchNorm: registry, printing, modes without running stats, error
         "BatchNorm1d: eps must be positive and finite, got 0.0");
   CHECK(error_of([] { nn::BatchNorm1d(nn::BatchNormOptions(3).momentum(1.5)); }) ==
         "BatchNorm1d: momentum must be in [0, 1] (or nullopt for a cumulative average), got 1.5");
+  // An empty batch gives an empty output and leaves the statistics alone (as PyTorch).
+  const auto rm = bn.running_mean().to_vector<double>();
+  const int64_t batches = bn.num_batches_tracked().item<int64_t>();
+  CHECK(bn(zeros({0, 8, 2, 2}, Dtype::float64)).shape() == Shape{0, 8, 2, 2});
+  CHECK(bn.running_mean().to_vector<double>() == rm);
+  CHECK(bn.num_batches_tracked().item<int64_t>() == batches + 1);
   // In eval mode a single sample is fine (running statistics).
   bn.eval();
   CHECK(bn(zeros({1, 8, 1, 1}, Dtype::float64)).shape() == Shape{1, 8, 1, 1});
