@@ -96,6 +96,7 @@ Tensor ones_(Tensor tensor) { return constant_(std::move(tensor), 1.0); }
 
 Tensor xavier_uniform_(Tensor tensor, double gain) {
   check_target("nn::init::xavier_uniform_", tensor);
+  check_finite("nn::init::xavier_uniform_", "gain", gain);
   auto [in, out] = calculate_fan_in_and_fan_out(tensor);
   if (tensor.numel() == 0) return tensor;  // nothing to draw (PyTorch warns and returns)
   const double std = gain * std::sqrt(2.0 / (in + out));
@@ -105,6 +106,7 @@ Tensor xavier_uniform_(Tensor tensor, double gain) {
 
 Tensor xavier_normal_(Tensor tensor, double gain) {
   check_target("nn::init::xavier_normal_", tensor);
+  check_finite("nn::init::xavier_normal_", "gain", gain);
   auto [in, out] = calculate_fan_in_and_fan_out(tensor);
   if (tensor.numel() == 0) return tensor;
   return normal_(std::move(tensor), 0.0, gain * std::sqrt(2.0 / (in + out)));

@@ -21,6 +21,7 @@ namespace xg::nn {
 
 /// Options of Linear: LinearOptions(784, 256).bias(false).
 struct LinearOptions {
+  /// Options with the required values; the others keep their defaults.
   LinearOptions(int64_t in_features, int64_t out_features);
   /// Size of each input sample (last dim of the input).
   XG_ARG(int64_t, in_features);
@@ -34,11 +35,15 @@ struct LinearOptions {
 /// Init as PyTorch: weight and bias U(-1/sqrt(in), 1/sqrt(in)).
 class Linear : public Module {
  public:
+  /// A Linear with `options` (validated; errors name the layer).
   explicit Linear(const LinearOptions& options);
+  /// Shorthand for the options form with these values.
   Linear(int64_t in_features, int64_t out_features);
   /// Re-draws weight and bias with PyTorch's default init.
   void reset_parameters();
+  /// Runs the Linear on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   LinearOptions options;
@@ -61,9 +66,13 @@ struct FlattenOptions {
 /// buffer.
 class Flatten : public Module {
  public:
+  /// A Flatten with `options` (validated; errors name the layer).
   explicit Flatten(const FlattenOptions& options = {});
+  /// Shorthand for the options form with these values.
   Flatten(int64_t start_dim, int64_t end_dim = -1);
+  /// Runs the Flatten on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   FlattenOptions options;
@@ -72,7 +81,9 @@ class Flatten : public Module {
 /// Returns its input (a placeholder layer).
 class Identity : public Module {
  public:
+  /// The Identity layer (no options).
   Identity();
+  /// Runs the Identity on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
 };
 
@@ -81,17 +92,24 @@ class Identity : public Module {
 /// Options of Conv2d: Conv2dOptions(1, 8, 3).stride(1).padding(1).dilation(1).groups(1).bias(true).
 /// kernel_size, stride, padding and dilation take one number or {h, w}.
 struct Conv2dOptions {
+  /// Options with the required values; the others keep their defaults.
   Conv2dOptions(int64_t in_channels, int64_t out_channels, ExpandingArray<2> kernel_size);
+  /// Channels of the input (dim 1).
   XG_ARG(int64_t, in_channels);
+  /// Channels of the output (number of filters).
   XG_ARG(int64_t, out_channels);
+  /// Window size (kh, kw).
   XG_ARG(ExpandingArray<2>, kernel_size);
+  /// Step between windows (sh, sw).
   XG_ARG(ExpandingArray<2>, stride) = 1;
   /// Zeros added on both sides of each spatial dim.
   XG_ARG(ExpandingArray<2>, padding) = 0;
+  /// Spacing between kernel taps.
   XG_ARG(ExpandingArray<2>, dilation) = 1;
   /// Channel groups: input and output channels split into `groups` independent convolutions;
   /// both channel counts must be divisible by it.
   XG_ARG(int64_t, groups) = 1;
+  /// Whether to learn an additive bias per output channel.
   XG_ARG(bool, bias) = true;
 };
 
@@ -100,11 +118,15 @@ struct Conv2dOptions {
 /// weight [C_out, C_in / groups, kh, kw], bias [C_out]; init as PyTorch (U(+-1/sqrt(fan_in))).
 class Conv2d : public Module {
  public:
+  /// A Conv2d with `options` (validated; errors name the layer).
   explicit Conv2d(const Conv2dOptions& options);
+  /// Shorthand for the options form with these values.
   Conv2d(int64_t in_channels, int64_t out_channels, ExpandingArray<2> kernel_size);
   /// Re-draws weight and bias with PyTorch's default init.
   void reset_parameters();
+  /// Runs the Conv2d on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   Conv2dOptions options;
@@ -119,20 +141,26 @@ class Conv2d : public Module {
 /// Options of MaxPool2d: MaxPool2dOptions(2) (stride defaults to kernel_size).
 struct MaxPool2dOptions {
   MaxPool2dOptions(ExpandingArray<2> kernel_size);  // NOLINT: implicit, as libtorch's
+  /// Window size (kh, kw).
   XG_ARG(ExpandingArray<2>, kernel_size);
+  /// Step between windows (defaults to kernel_size).
   XG_ARG(ExpandingArray<2>, stride);
   /// -inf padding on both sides; at most half the kernel size.
   XG_ARG(ExpandingArray<2>, padding) = 0;
+  /// Spacing between kernel taps.
   XG_ARG(ExpandingArray<2>, dilation) = 1;
 };
 
 /// Max over windows: [N, C, H, W] (or [C, H, W]) -> [N, C, H', W'].
 class MaxPool2d : public Module {
  public:
+  /// A MaxPool2d with `options` (validated; errors name the layer).
   explicit MaxPool2d(const MaxPool2dOptions& options);
   /// Kernel (and stride) `kernel_size`.
   explicit MaxPool2d(ExpandingArray<2> kernel_size);
+  /// Runs the MaxPool2d on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   MaxPool2dOptions options;
@@ -141,7 +169,9 @@ class MaxPool2d : public Module {
 /// Options of AvgPool2d: AvgPool2dOptions(2) (stride defaults to kernel_size).
 struct AvgPool2dOptions {
   AvgPool2dOptions(ExpandingArray<2> kernel_size);  // NOLINT: implicit, as libtorch's
+  /// Window size (kh, kw).
   XG_ARG(ExpandingArray<2>, kernel_size);
+  /// Step between windows (defaults to kernel_size).
   XG_ARG(ExpandingArray<2>, stride);
   /// Zero padding on both sides, counted in the average (count_include_pad); at most half the
   /// kernel size.
@@ -151,9 +181,13 @@ struct AvgPool2dOptions {
 /// Mean over windows: [N, C, H, W] (or [C, H, W]) -> [N, C, H', W'].
 class AvgPool2d : public Module {
  public:
+  /// A AvgPool2d with `options` (validated; errors name the layer).
   explicit AvgPool2d(const AvgPool2dOptions& options);
+  /// Shorthand for the options form with these values.
   explicit AvgPool2d(ExpandingArray<2> kernel_size);
+  /// Runs the AvgPool2d on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   AvgPool2dOptions options;
@@ -162,6 +196,7 @@ class AvgPool2d : public Module {
 /// Options of AdaptiveAvgPool2d: the output size (one number or {oh, ow}).
 struct AdaptiveAvgPool2dOptions {
   AdaptiveAvgPool2dOptions(ExpandingArray<2> output_size);  // NOLINT: implicit
+  /// Output height and width (oh, ow).
   XG_ARG(ExpandingArray<2>, output_size);
 };
 
@@ -170,9 +205,13 @@ struct AdaptiveAvgPool2dOptions {
 /// Differentiable twice (built from mean, narrow and cat).
 class AdaptiveAvgPool2d : public Module {
  public:
+  /// A AdaptiveAvgPool2d with `options` (validated; errors name the layer).
   explicit AdaptiveAvgPool2d(const AdaptiveAvgPool2dOptions& options);
+  /// Shorthand for the options form with these values.
   explicit AdaptiveAvgPool2d(ExpandingArray<2> output_size);
+  /// Runs the AdaptiveAvgPool2d on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   AdaptiveAvgPool2dOptions options;
@@ -183,7 +222,9 @@ class AdaptiveAvgPool2d : public Module {
 /// max(x, 0), any shape.
 class ReLU : public Module {
  public:
+  /// The ReLU layer (no options).
   ReLU();
+  /// Runs the ReLU on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
 };
 
@@ -196,9 +237,13 @@ struct LeakyReLUOptions {
 /// x for x > 0, negative_slope * x otherwise.
 class LeakyReLU : public Module {
  public:
+  /// A LeakyReLU with `options` (validated; errors name the layer).
   explicit LeakyReLU(const LeakyReLUOptions& options = {});
+  /// Shorthand for the options form with these values.
   explicit LeakyReLU(double negative_slope);
+  /// Runs the LeakyReLU on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   LeakyReLUOptions options;
@@ -207,14 +252,18 @@ class LeakyReLU : public Module {
 /// 1 / (1 + exp(-x)).
 class Sigmoid : public Module {
  public:
+  /// The Sigmoid layer (no options).
   Sigmoid();
+  /// Runs the Sigmoid on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
 };
 
 /// tanh(x).
 class Tanh : public Module {
  public:
+  /// The Tanh layer (no options).
   Tanh();
+  /// Runs the Tanh on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
 };
 
@@ -227,8 +276,11 @@ struct GELUOptions {
 /// Gaussian error linear unit.
 class GELU : public Module {
  public:
+  /// A GELU with `options` (validated; errors name the layer).
   explicit GELU(const GELUOptions& options = {});
+  /// Runs the GELU on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   GELUOptions options;
@@ -237,14 +289,18 @@ class GELU : public Module {
 /// Options of Softmax and LogSoftmax: the dim to normalize over.
 struct SoftmaxOptions {
   SoftmaxOptions(int64_t dim);  // NOLINT: implicit, as libtorch's
+  /// The dim normalized over (negative counts from the end).
   XG_ARG(int64_t, dim);
 };
 
 /// exp(x) / sum(exp(x)) along dim (stable).
 class Softmax : public Module {
  public:
+  /// A Softmax with `options` (validated; errors name the layer).
   explicit Softmax(const SoftmaxOptions& options);
+  /// Runs the Softmax on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   SoftmaxOptions options;
@@ -256,8 +312,11 @@ using LogSoftmaxOptions = SoftmaxOptions;
 /// x - logsumexp(x) along dim (stable).
 class LogSoftmax : public Module {
  public:
+  /// A LogSoftmax with `options` (validated; errors name the layer).
   explicit LogSoftmax(const LogSoftmaxOptions& options);
+  /// Runs the LogSoftmax on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   LogSoftmaxOptions options;
@@ -276,8 +335,11 @@ struct DropoutOptions {
 /// (draws from the global generator); in eval mode returns the input.
 class Dropout : public Module {
  public:
+  /// A Dropout with `options` (validated; errors name the layer).
   explicit Dropout(const DropoutOptions& options = {});
+  /// Runs the Dropout on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   DropoutOptions options;
@@ -309,10 +371,13 @@ struct BatchNormOptions {
 /// ops (second derivatives work).
 class BatchNormBase : public Module {
  public:
+  /// running_mean = 0, running_var = 1, num_batches_tracked = 0.
   void reset_running_stats();
   /// reset_running_stats(), weight = 1, bias = 0.
   void reset_parameters();
+  /// Runs the BatchNormBase on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
 
   BatchNormOptions options;
@@ -328,6 +393,7 @@ class BatchNormBase : public Module {
   Tensor num_batches_tracked() { return local("num_batches_tracked"); }
 
  protected:
+  /// Registers weight/bias and the running statistics; `name` is the printed type.
   BatchNormBase(const char* name, const BatchNormOptions& options);
   /// Throws unless the input has a shape this layer accepts.
   virtual void check_input(const Tensor& input) const = 0;
@@ -336,18 +402,22 @@ class BatchNormBase : public Module {
 /// Batch normalization over [N, C] or [N, C, L] (statistics over N, or N and L).
 class BatchNorm1d : public BatchNormBase {
  public:
+  /// A BatchNorm1d with `options` (validated; errors name the layer).
   explicit BatchNorm1d(const BatchNormOptions& options);
 
  protected:
+  /// Throws unless the input's rank fits this layer.
   void check_input(const Tensor& input) const override;
 };
 
 /// Batch normalization over [N, C, H, W] (statistics over N, H and W per channel).
 class BatchNorm2d : public BatchNormBase {
  public:
+  /// A BatchNorm2d with `options` (validated; errors name the layer).
   explicit BatchNorm2d(const BatchNormOptions& options);
 
  protected:
+  /// Throws unless the input's rank fits this layer.
   void check_input(const Tensor& input) const override;
 };
 

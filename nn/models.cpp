@@ -86,6 +86,21 @@ std::string MLP::extra_repr() const { return "sizes=" + list_str(sizes_); }
 
 CNN::CNN(const CNNOptions& options_) : Module("CNN"), options(options_) {
   const auto& o = options;
+  // Sizes past 2^24 per option cannot make a usable network and could overflow the size
+  // arithmetic below.
+  const int64_t kMax = int64_t(1) << 24;
+  auto check_size = [&](const char* what, int64_t v) {
+    if (v > kMax) fail("CNN: ", what, " ", v, " is too large (at most ", kMax, ")");
+  };
+  check_size("in_channels", o.in_channels());
+  check_size("image height", o.image_size()[0]);
+  check_size("image width", o.image_size()[1]);
+  for (int64_t c : o.channels()) check_size("channel count", c);
+  check_size("kernel_size", o.kernel_size());
+  check_size("padding", o.padding());
+  check_size("pool", o.pool());
+  for (int64_t h : o.hidden()) check_size("hidden size", h);
+  check_size("num_classes", o.num_classes());
   check_positive("CNN", "in_channels", o.in_channels());
   if (!o.image_size().well_formed() || o.image_size()[0] <= 0 || o.image_size()[1] <= 0)
     fail("CNN: image_size must be one positive number or {h, w}, got ", o.image_size().tuple_str());

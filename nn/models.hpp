@@ -17,7 +17,9 @@ namespace xg::nn {
 /// h(x) = w^T x + b: input [N, d] -> predictions [N] (one Linear(d, 1) named "linear").
 class LinearRegression : public Module {
  public:
+  /// Shorthand for the options form with these values.
   explicit LinearRegression(int64_t in_features);
+  /// Runs the LinearRegression on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
   /// The Linear(d, 1) layer.
   std::shared_ptr<Linear> linear;
@@ -27,7 +29,9 @@ class LinearRegression : public Module {
 /// binary_cross_entropy_with_logits); predict_proba gives sigmoid(logits).
 class LogisticRegression : public Module {
  public:
+  /// Shorthand for the options form with these values.
   explicit LogisticRegression(int64_t in_features);
+  /// Runs the LogisticRegression on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
   /// P(y = 1 | x) = sigmoid(forward(x)), [N].
   Tensor predict_proba(const Tensor& input);
@@ -39,7 +43,9 @@ class LogisticRegression : public Module {
 /// cross_entropy); predict_proba gives softmax(s) over the classes.
 class SoftmaxRegression : public Module {
  public:
+  /// Shorthand for the options form with these values.
   SoftmaxRegression(int64_t in_features, int64_t num_classes);
+  /// Runs the SoftmaxRegression on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
   /// softmax(forward(x), 1), [N, C].
   Tensor predict_proba(const Tensor& input);
@@ -56,7 +62,9 @@ class MLP : public Module {
   /// activation: "relu", "leaky_relu", "tanh", "sigmoid" or "gelu"; dropout in [0, 1).
   explicit MLP(std::vector<int64_t> sizes, const std::string& activation = "relu",
                double dropout = 0.0);
+  /// Runs the MLP on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
+  /// The options as PyTorch prints them.
   std::string extra_repr() const override;
   /// The Linear/activation/Dropout chain.
   const std::shared_ptr<Sequential>& layers() const { return layers_; }
@@ -99,7 +107,9 @@ struct CNNOptions {
 /// Input [N, in_channels, H, W] -> scores [N, num_classes].
 class CNN : public Module {
  public:
+  /// A CNN with `options` (validated; errors name the layer).
   explicit CNN(const CNNOptions& options = {});
+  /// Runs the CNN on `input` (shapes in the class comment).
   Tensor forward(const Tensor& input) override;
   /// The feature extractor: [N, in_channels, H, W] -> [N, channels.back(), H', W'].
   const std::shared_ptr<Sequential>& features() const { return features_; }

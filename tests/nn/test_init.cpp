@@ -133,6 +133,9 @@ TEST_CASE("nn::init xavier and kaiming: bounds and standard deviations") {
         "\"fan_out\"");
   CHECK(error_of([] { nn::init::xavier_uniform_(zeros({3})); }).find("fewer than 2 dimensions") !=
         std::string::npos);
+  CHECK(error_of([] {
+          nn::init::xavier_normal_(zeros({2, 2}), NAN);
+        }) == "nn::init::xavier_normal_: gain must be finite, got nan");
   // Zero-element tensors: nothing to draw, no error (as PyTorch).
   CHECK(nn::init::kaiming_uniform_(zeros({0, 3})).numel() == 0);
 }

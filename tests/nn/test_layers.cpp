@@ -345,6 +345,20 @@ TEST_CASE("nn activations: hand-computed values, printing and errors") {
 
 // ---------------------------------------------------------------- Dropout
 
+TEST_CASE("Layer printing writes floats as Python's repr") {
+  CHECK(nn::Dropout(1e-4).extra_repr() == "p=0.0001");
+  CHECK(nn::Dropout(0.1).extra_repr() == "p=0.1");
+  CHECK(nn::Dropout(1).extra_repr() == "p=1.0");
+  CHECK(nn::LeakyReLU(1e20).extra_repr() == "negative_slope=1e+20");
+  CHECK(nn::LeakyReLU(-123.25).extra_repr() == "negative_slope=-123.25");
+  CHECK(nn::LeakyReLU(1e15).extra_repr() == "negative_slope=1000000000000000.0");
+  CHECK(nn::LeakyReLU(1e16).extra_repr() == "negative_slope=1e+16");
+  CHECK(nn::BatchNorm1d(nn::BatchNormOptions(2).eps(1e-3)).extra_repr().find("eps=0.001,") !=
+        std::string::npos);
+  CHECK(nn::BatchNorm1d(nn::BatchNormOptions(2).eps(2.5e-7)).extra_repr().find("eps=2.5e-07,") !=
+        std::string::npos);
+}
+
 TEST_CASE("nn::Dropout: training zeroes about p and scales by 1/(1-p); eval is the identity") {
   manual_seed(3);
   nn::Dropout d(0.25);

@@ -188,6 +188,8 @@ TEST_CASE("CNN options: the benchmark's CNN, other images, hidden layers, errors
         "CNN: block 2's max pool of 2 needs at least 2x2 features, got 1x1 for image_size (4, 4)");
   CHECK(error_of([] { nn::CNN(nn::CNNOptions().image_size(2).kernel_size(5).padding(0)); }) ==
         "CNN: block 0's conv (kernel 5, padding 0) leaves no output for image_size (2, 2)");
+  CHECK(error_of([] { nn::CNN(nn::CNNOptions().image_size(int64_t(1) << 40)); }) ==
+        "CNN: image height 1099511627776 is too large (at most 16777216)");
   CHECK(error_of([] { nn::CNN(nn::CNNOptions().channels({})); }) ==
         "CNN: channels must list at least one conv block");
   CHECK(error_of([] {
