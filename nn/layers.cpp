@@ -449,38 +449,42 @@ Tensor BatchNormBase::forward(const Tensor& input) {
   for (int64_t d = 2; d < static_cast<int64_t>(input.dim()); ++d) dims.push_back(d);
   const std::size_t n = input.numel() / C;  // values per channel
 
-  Tensor y;
-  if (is_training() || !track) {
-    if (is_training() && n == 1)
-      fail(who(*this), ": expected more than 1 value per channel when training, got input shape ",
-           input.shape());
-    if (n == 0) {  // an empty batch (as PyTorch): empty output, counted, statistics unchanged
-      if (is_training() && track) {
-        NoGradGuard no_grad;
-        num_batches_tracked.fill_(static_cast<double>(num_batches_tracked.item<int64_t>() + 1));
-      }
-      return input.clone();
-    }
-    const Tensor mu = mean(input, dims, true);
-    const Tensor var_b = var(input, dims, true, 0);  // biased: normalizes the batch
-    y = (input - mu) / sqrt(var_b + options.eps());
+  // y = (x - mean) * scale + bias with the per-channel scale = weight / sqrt(var + eps): the
+  // [1, C, 1, ...] factors are combined first, so the input is traversed as few times as possible.
+  auto per_channel = [&](const Tensor& t) { return reshape(t, bshape); };
+  if (!is_training() && track) {  // running statistics: y = x * scale + shift, two passes
+    Tensor scale = 1.0 / sqrt(per_channel(running_var) + options.eps());
+    if (options.affine()) scale = scale * per_channel(weight);
+    Tensor shift = -(per_channel(running_mean) * scale);
+    if (options.affine()) shift = shift + per_channel(bias);
+    return input * scale + shift;
+  }
+  if (is_training() && n == 1)
+    fail(who(*this), ": expected more than 1 value per channel when training, got input shape ",
+         input.shape());
+  if (n == 0) {  // an empty batch (as PyTorch): empty output, counted, statistics unchanged
     if (is_training() && track) {
       NoGradGuard no_grad;
-      const int64_t batches = num_batches_tracked.item<int64_t>() + 1;
-      num_batches_tracked.fill_(static_cast<double>(batches));
-      const double f =
-          options.momentum() ? *options.momentum() : 1.0 / static_cast<double>(batches);
-      // running_var stores the unbiased variance: biased * n / (n - 1).
-      const double unbias = static_cast<double>(n) / static_cast<double>(n - 1);
-      running_mean.mul_(1.0 - f).add_(reshape(mu.detach(), {C}), f);
-      running_var.mul_(1.0 - f).add_(reshape(var_b.detach(), {C}), f * unbias);
+      num_batches_tracked.fill_(static_cast<double>(num_batches_tracked.item<int64_t>() + 1));
     }
-  } else {
-    y = (input - reshape(running_mean, bshape)) /
-        sqrt(reshape(running_var, bshape) + options.eps());
+    return input.clone();
   }
-  if (options.affine()) y = y * reshape(weight, bshape) + reshape(bias, bshape);
-  return y;
+  const Tensor mu = mean(input, dims, true);
+  const Tensor var_b = var(input, dims, true, 0);  // biased: normalizes the batch
+  if (is_training() && track) {
+    NoGradGuard no_grad;
+    const int64_t batches = num_batches_tracked.item<int64_t>() + 1;
+    num_batches_tracked.fill_(static_cast<double>(batches));
+    const double f = options.momentum() ? *options.momentum() : 1.0 / static_cast<double>(batches);
+    // running_var stores the unbiased variance: biased * n / (n - 1).
+    const double unbias = static_cast<double>(n) / static_cast<double>(n - 1);
+    running_mean.mul_(1.0 - f).add_(reshape(mu.detach(), {C}), f);
+    running_var.mul_(1.0 - f).add_(reshape(var_b.detach(), {C}), f * unbias);
+  }
+  Tensor scale = 1.0 / sqrt(var_b + options.eps());
+  if (options.affine()) scale = scale * per_channel(weight);
+  Tensor y = (input - mu) * scale;
+  return options.affine() ? y + per_channel(bias) : y;
 }
 
 std::string BatchNormBase::extra_repr() const {

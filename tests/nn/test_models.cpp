@@ -155,6 +155,15 @@ TEST_CASE("CNN: features() and classifier() separately, dotted names, printing")
   REQUIRE(z.size() == 20);
   for (std::size_t i = 0; i < y.size(); ++i) CHECK(y[i] == doctest::Approx(z[i]));
 
+  // Nodes record the dotted path of the module that made them (graph clusters in viz).
+  cnn->train();
+  Tensor out = (*cnn)(x);
+  REQUIRE(out.grad_fn()->scope() != nullptr);
+  CHECK(*out.grad_fn()->scope() == "classifier.1");
+  Tensor feat = (*cnn->features())(x);
+  REQUIRE(feat.grad_fn()->scope() != nullptr);
+  CHECK(*feat.grad_fn()->scope() == "features.7");
+
   CHECK(error_of([&] {
           (*cnn)(rand({2, 1, 32, 32}));
         }) == "CNN: expected an input of shape [N, 1, 28, 28], got [2, 1, 32, 32]");
