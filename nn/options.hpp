@@ -1,5 +1,5 @@
 #pragma once
-// Helpers for nn options structs: XG_ARG (chained setters, as libtorch's TORCH_ARG) and
+// Helpers for nn options structs (chained setters come from XG_ARG, autograd/arg.hpp):
 // ExpandingArray (a size given as one number or one per spatial dim, as libtorch's).
 #include <array>
 #include <cstddef>
@@ -8,20 +8,7 @@
 #include <string>
 #include <vector>
 
-#ifndef XG_ARG
-/// Declares an option `name` of type `type`: a chained setter `name(v)` returning the options
-/// struct, a getter `name()`, and the member `name_` (a default may follow: `XG_ARG(T, x) = 1;`).
-#define XG_ARG(type, name)                     \
- public:                                       \
-  auto& name(const type& new_##name) {         \
-    name##_ = new_##name;                      \
-    return *this;                              \
-  }                                            \
-  const type& name() const { return name##_; } \
-                                               \
- private:                                      \
-  type name##_
-#endif
+#include "autograd/arg.hpp"
 
 namespace xg::nn {
 

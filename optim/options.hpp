@@ -1,20 +1,9 @@
 #pragma once
-// Options shared by every optimizer, and XG_ARG, the one macro that writes chained setters.
+// Options shared by every optimizer (chained setters from XG_ARG, autograd/arg.hpp).
 #include <memory>
 #include <string>
 
-/// Declares an option `name` of type `type`: a chained setter `name(v)` returning the options
-/// struct, a getter `name()`, and the member `name_` (a default may follow: `XG_ARG(T, x) = 1;`).
-#define XG_ARG(type, name)                     \
- public:                                       \
-  auto& name(const type& new_##name) {         \
-    name##_ = new_##name;                      \
-    return *this;                              \
-  }                                            \
-  const type& name() const { return name##_; } \
-                                               \
- private:                                      \
-  type name##_
+#include "autograd/arg.hpp"
 
 namespace xg::optim {
 
