@@ -308,6 +308,10 @@ Header read_validated_header(const std::string& path, Fd& fd, const std::string&
     io_fail(where + ": cannot read the " + std::to_string(n) + "-byte header" +
             (err ? ": " + errno_text(err) : " (the file shrank)"));
   if (text.empty() || text[0] != '{') io_fail(where + ": the header does not start with '{'");
+  // nlohmann stops at a NUL byte as if the input ended there; JSON allows none anywhere.
+  if (const auto nul = text.find('\0'); nul != std::string::npos)
+    io_fail(where + ": the header is not valid JSON (a NUL byte at header offset " +
+            std::to_string(nul) + ")");
   const json j = parse_header(text, where);
   if (!j.is_object()) io_fail(where + ": the header is not a JSON object");
 
