@@ -157,7 +157,6 @@ struct Entry {
 struct Header {
   std::vector<Entry> entries;  // sorted by name
   Metadata metadata;
-  std::uint64_t data_start = 0;  // 8 + N
 };
 
 /// Reads exactly `n` bytes at the current position; false at end of file.
@@ -189,6 +188,30 @@ bool is_other_safetensors_dtype(const std::string& s) {
 /// Parses the header JSON, refusing duplicate keys at any level (nlohmann keeps the last one
 /// silently).
 json parse_header(const std::string& text, const std::string& where) {
+  // A valid header nests 3 deep ({ -> { -> [); refuse deeper nesting before nlohmann builds a
+  // tree of it (a 100 MB header of "[[[[..." would otherwise cost gigabytes).
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > 3)
+        io_fail(where +
+                ": the header nests deeper than a safetensors header can (at header offset " +
+                std::to_string(i) + ")");
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
   std::vector<std::set<std::string>> keys;  // keys seen in each open object
   std::string duplicate;
   int duplicate_depth = 0;
@@ -316,7 +339,6 @@ Header read_validated_header(const std::string& path, Fd& fd, const std::string&
   if (!j.is_object()) io_fail(where + ": the header is not a JSON object");
 
   Header h;
-  h.data_start = 8 + n;
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() == "__metadata__") {
       if (it->is_null()) continue;

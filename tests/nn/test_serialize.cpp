@@ -350,6 +350,14 @@ TEST_CASE("nn::load_file refuses corrupt headers, naming the file and the tensor
           file + "the header does not start with '{'");
     CHECK(err(file_of("[1, 2]", "")) == file + "the header does not start with '{'");
     CHECK(contains(err(file_of("{\"a\":", "")), file + "the header is not valid JSON"));
+    CHECK(err(file_of(R"({"w":{"shape":[[1]]}})", "")) ==
+          file + "the header nests deeper than a safetensors header can (at header offset 15)");
+    CHECK(contains(err(file_of("{\"a\":" + std::string(1000000, '['), "")),
+                   "the header nests deeper than a safetensors header can (at header offset 7)"));
+    // Brackets inside strings do not count.
+    write_bytes(path, file_of(R"({"[[[[\"{{{{":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                              raw<float>({1.f, 2.f})));
+    CHECK(nn::load_file(path).tensors.at(0).first == "[[[[\"{{{{");
     CHECK(contains(err(file_of("{} {}", "")), file + "the header is not valid JSON"));
     CHECK(contains(err(file_of("{\"a\xff\":1}", "")), file + "the header is not valid JSON"));
     // NUL padding (nlohmann alone would stop reading at the NUL and accept it).
