@@ -5,3 +5,4 @@
 #include "nn/models.hpp"
 #include "nn/module.hpp"
 #include "nn/sequential.hpp"
+#include "nn/serialize.hpp"
