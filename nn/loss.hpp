@@ -1,0 +1,104 @@
+#pragma once
+// Loss modules: the functional losses (nn/functional.hpp) held with their options, as
+// torch::nn::CrossEntropyLoss and friends. Call them with two tensors:
+//
+//   nn::CrossEntropyLoss criterion(nn::CrossEntropyLossOptions().label_smoothing(0.1));
+//   Tensor loss = criterion(logits, labels);
+//
+// Class weights (weight, pos_weight) are registered as buffers, so to(dtype) converts them and
+// state_dict() holds them, as in PyTorch.
+#include <string>
+
+#include "autograd/tensor.hpp"
+#include "nn/functional.hpp"
+#include "nn/module.hpp"
+
+namespace xg::nn {
+
+/// Base of the loss modules: forward(input, target), called through operator() under the
+/// module's scope.
+class Loss : public Module {
+ public:
+  using Module::Module;
+  /// The loss of input against target.
+  virtual Tensor forward(const Tensor& input, const Tensor& target) = 0;
+  /// Runs forward(input, target) inside this module's scope (as Module::operator()).
+  Tensor operator()(const Tensor& input, const Tensor& target);
+  /// A loss needs a target: fails naming the module.
+  Tensor forward(const Tensor& input) override;
+};
+
+/// cross_entropy(input, target, options) as a module.
+class CrossEntropyLoss : public Loss {
+ public:
+  /// Options are validated here (label_smoothing in [0, 1], weight 1-D).
+  explicit CrossEntropyLoss(CrossEntropyLossOptions options = {});
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  /// Non-default options, e.g. "ignore_index=-1, label_smoothing=0.1, weight=[10]".
+  std::string extra_repr() const override;
+  CrossEntropyLossOptions options;
+};
+
+/// nll_loss(input, target, options) as a module.
+class NLLLoss : public Loss {
+ public:
+  explicit NLLLoss(NLLLossOptions options = {});
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::string extra_repr() const override;
+  NLLLossOptions options;
+};
+
+/// mse_loss(input, target, options) as a module.
+class MSELoss : public Loss {
+ public:
+  explicit MSELoss(MSELossOptions options = {});
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::string extra_repr() const override;
+  MSELossOptions options;
+};
+
+/// l1_loss(input, target, options) as a module.
+class L1Loss : public Loss {
+ public:
+  explicit L1Loss(L1LossOptions options = {});
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::string extra_repr() const override;
+  L1LossOptions options;
+};
+
+/// smooth_l1_loss(input, target, options) as a module.
+class SmoothL1Loss : public Loss {
+ public:
+  /// beta >= 0 is checked here.
+  explicit SmoothL1Loss(SmoothL1LossOptions options = {});
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::string extra_repr() const override;
+  SmoothL1LossOptions options;
+};
+
+/// binary_cross_entropy(input, target, options) as a module (input: probabilities).
+class BCELoss : public Loss {
+ public:
+  explicit BCELoss(BCELossOptions options = {});
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::string extra_repr() const override;
+  BCELossOptions options;
+};
+
+/// binary_cross_entropy_with_logits(input, target, options) as a module (input: logits).
+class BCEWithLogitsLoss : public Loss {
+ public:
+  explicit BCEWithLogitsLoss(BCEWithLogitsLossOptions options = {});
+  using Loss::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) override;
+  std::string extra_repr() const override;
+  BCEWithLogitsLossOptions options;
+};
+
+}  // namespace xg::nn
