@@ -56,9 +56,13 @@ void check_weight_broadcast(const char* op, const char* what, const Tensor& w,
   check_floating(op, w);
   XG_CHECK(w.dtype() == input.dtype(), op, ": ", what, " is ", dtype_name(w.dtype()),
            " but the input is ", dtype_name(input.dtype()));
-  Shape b = broadcast_shapes(op, input.shape(), w.shape());
-  XG_CHECK(b == input.shape(), op, ": ", what, " shape ", w.shape(),
-           " does not broadcast to the input shape ", input.shape());
+  // right-aligned, each dim of w is 1 or the input's
+  const Shape& ws = w.shape();
+  const Shape& is = input.shape();
+  bool ok = ws.size() <= is.size();
+  for (std::size_t k = 1; ok && k <= ws.size(); ++k)
+    ok = ws[ws.size() - k] == 1 || ws[ws.size() - k] == is[is.size() - k];
+  XG_CHECK(ok, op, ": ", what, " shape ", ws, " does not broadcast to the input shape ", is);
 }
 
 /// Class-index targets checked and made safe for gather: ignored entries become 0.

@@ -730,7 +730,7 @@ TEST_CASE("losses match PyTorch 1.13: values and input gradients, every option a
   auto table = cases(in);
   CHECK(table.size() == kGoldens.size());
   for (const Golden& g : kGoldens) {
-    INFO("case ", g.name);
+    INFO("case ", std::string(g.name));
     auto it = table.find(g.name);
     REQUIRE_MESSAGE(it != table.end(), "no C++ case for golden ", g.name);
     Tensor x = it->second.input.clone().detach().requires_grad_();
@@ -741,4 +741,300 @@ TEST_CASE("losses match PyTorch 1.13: values and input gradients, every option a
     REQUIRE(x.grad().defined());
     check_close(x.grad().to_vector<double>(), g.grad, std::string(g.name) + " grad");
   }
+}
+
+TEST_CASE("losses: gradcheck and gradgradcheck of every case (float64)") {
+  Inputs in;
+  for (auto& [name, c] : cases(in)) {
+    // bce_clamp sits on the ends of [0, 1], where finite differences leave the domain.
+    if (name == "bce_clamp_none") continue;
+    INFO("case ", name);
+    auto fn = [&, loss = c.loss](const TensorList& xs) { return loss(xs[0]); };
+    Tensor x = c.input.clone().detach().requires_grad_();
+    CHECK(gradcheck(fn, {x}));
+    CHECK(gradgradcheck(fn, {x}));
+  }
+}
+
+TEST_CASE("losses: gradients reach targets, class weights and pos_weight") {
+  Inputs in;
+  Tensor x = in.X.clone().detach().requires_grad_();
+  Tensor s = in.S.clone().detach().requires_grad_();
+  Tensor y = in.Y.clone().detach().requires_grad_();
+  Tensor p = in.P.clone().detach().requires_grad_();
+  Tensor w = in.W.clone().detach().requires_grad_();
+  Tensor pw = in.PW.clone().detach().requires_grad_();
+  Tensor ew = in.EW.clone().detach().requires_grad_();
+  using CE = nn::CrossEntropyLossOptions;
+  const std::vector<std::pair<const char*, std::pair<CheckedFn, TensorList>>> checks = {
+      {"ce probability target, weight, smoothing",
+       {[](const TensorList& t) {
+          return F::cross_entropy(t[0], t[1], CE().weight(t[2]).label_smoothing(0.2));
+        },
+        {x, p, w}}},
+      {"ce class weight, ignore, smoothing",
+       {[&](const TensorList& t) {
+          return F::cross_entropy(t[0], in.TI,
+                                  CE().weight(t[1]).ignore_index(2).label_smoothing(0.1));
+        },
+        {x, w}}},
+      {"nll weight",
+       {[&](const TensorList& t) {
+          return F::nll_loss(t[0], in.TI, nn::NLLLossOptions().weight(t[1]).ignore_index(2));
+        },
+        {x, w}}},
+      {"mse", {[](const TensorList& t) { return F::mse_loss(t[0], t[1]); }, {x, y}}},
+      {"l1", {[](const TensorList& t) { return F::l1_loss(t[0], t[1]); }, {x, y}}},
+      {"smooth_l1",
+       {[](const TensorList& t) {
+          return F::smooth_l1_loss(t[0], t[1], nn::SmoothL1LossOptions().beta(0.7));
+        },
+        {x, y}}},
+      {"bce",
+       {[](const TensorList& t) {
+          return F::binary_cross_entropy(t[0], t[1], nn::BCELossOptions().weight(t[2]));
+        },
+        {s, y, ew}}},
+      {"bce_with_logits",
+       {[](const TensorList& t) {
+          return F::binary_cross_entropy_with_logits(
+              t[0], t[1], nn::BCEWithLogitsLossOptions().weight(t[2]).pos_weight(t[3]));
+        },
+        {x, y, ew, pw}}},
+  };
+  for (const auto& [name, c] : checks) {
+    INFO(std::string(name));
+    CHECK(gradcheck(c.first, c.second));
+    CHECK(gradgradcheck(c.first, c.second));
+  }
+}
+
+TEST_CASE("cross_entropy: the lecture's worked example in bits") {
+  // p = (1, 0, 0, 0). q uniform: H(p, q) = log2(4) = 2 bits. q = (0.91, 0.03, 0.03, 0.03):
+  // H = -log2(0.91) = 0.136 bits. Logits log(q) give softmax(logits) = q.
+  const double ln2 = std::log(2.0);
+  Tensor p = f64({1, 0, 0, 0}, {1, 4});
+  Tensor label = i64({0}, {1});
+  Tensor uniform = zeros({1, 4}, Dtype::float64);
+  Tensor confident = log(f64({0.91, 0.03, 0.03, 0.03}, {1, 4}));
+  CHECK(F::cross_entropy(uniform, p).item<double>() / ln2 == doctest::Approx(2.0).epsilon(1e-12));
+  CHECK(F::cross_entropy(uniform, label).item<double>() / ln2 ==
+        doctest::Approx(2.0).epsilon(1e-12));
+  const double h = F::cross_entropy(confident, p).item<double>() / ln2;
+  CHECK(h == doctest::Approx(-std::log2(0.91)).epsilon(1e-12));
+  CHECK(std::round(h * 1000.0) / 1000.0 == doctest::Approx(0.136));
+  CHECK(F::cross_entropy(confident, label).item<double>() / ln2 ==
+        doctest::Approx(h).epsilon(1e-12));
+  // Unbatched [C] logits with a [C] probability vector agree with the batched form.
+  CHECK(F::cross_entropy(reshape(confident, {4}), reshape(p, {4})).item<double>() / ln2 ==
+        doctest::Approx(h).epsilon(1e-12));
+}
+
+TEST_CASE("cross_entropy: logits of magnitude 1e4 and BCE at +-100 logits stay finite (float32)") {
+  Tensor big = tensor({1e4, -1e4, 0, -1e4, 1e4, 5e3}, {2, 3}).requires_grad_();
+  Tensor label = i64({1, 1}, {2});
+  Tensor loss =
+      F::cross_entropy(big, label, nn::CrossEntropyLossOptions().reduction(Reduction::none));
+  // PyTorch 1.13 float32: [20000, -0]
+  CHECK(loss.to_vector<double>() == std::vector<double>{20000.0, 0.0});
+  sum(loss).backward();
+  for (double g : big.grad().to_vector<double>()) CHECK(std::isfinite(g));
+  // Row 0: softmax is (1, 0, 0): gradient (1, -1, 0); row 1: (0, 1, 0) - onehot = 0.
+  CHECK(big.grad().to_vector<double>() == std::vector<double>{1, -1, 0, 0, 0, 0});
+  // With label smoothing 0.1 (PyTorch: [19000, 833.3334]).
+  Tensor smooth = F::cross_entropy(
+      big, label, nn::CrossEntropyLossOptions().label_smoothing(0.1).reduction(Reduction::none));
+  CHECK(smooth.to_vector<double>()[0] == doctest::Approx(19000.0));
+  CHECK(smooth.to_vector<double>()[1] == doctest::Approx(833.3334).epsilon(1e-6));
+
+  Tensor logits = tensor({100, -100, 0.5, -0.5}, {4}).requires_grad_();
+  Tensor y = tensor({0, 1, 1, 0}, {4});
+  Tensor bcel = F::binary_cross_entropy_with_logits(
+      logits, y, nn::BCEWithLogitsLossOptions().reduction(Reduction::none));
+  // PyTorch 1.13 float32: [100, 100, 0.4741, 0.4741]
+  const auto v = bcel.to_vector<double>();
+  CHECK(v[0] == 100.0);
+  CHECK(v[1] == 100.0);
+  CHECK(v[2] == doctest::Approx(0.474077).epsilon(1e-5));
+  CHECK(v[3] == doctest::Approx(0.474077).epsilon(1e-5));
+  sum(bcel).backward();
+  CHECK(logits.grad().to_vector<double>()[0] == doctest::Approx(1.0));
+  CHECK(logits.grad().to_vector<double>()[1] == doctest::Approx(-1.0));
+  // BCE on sigmoid(+-100) = exactly 1 and 0 in float32: each log clamps at -100.
+  Tensor probs = sigmoid(tensor({100, -100}, {2})).detach().requires_grad_();
+  Tensor bce = F::binary_cross_entropy(probs, tensor({0, 1}, {2}),
+                                       nn::BCELossOptions().reduction(Reduction::none));
+  CHECK(bce.to_vector<double>() == std::vector<double>{100.0, 100.0});
+  sum(bce).backward();
+  for (double g : probs.grad().to_vector<double>()) CHECK(std::isfinite(g));
+}
+
+TEST_CASE(
+    "cross_entropy and nll_loss: targets as whole-number floats, empty batches, all ignored") {
+  Inputs in;
+  Tensor as_float = in.T.to(Dtype::float64);
+  CHECK(F::cross_entropy(in.X, as_float).item<double>() ==
+        F::cross_entropy(in.X, in.T).item<double>());
+  CHECK(F::nll_loss(in.X, in.T.to(Dtype::float32)).item<double>() ==
+        F::nll_loss(in.X, in.T).item<double>());
+  // Empty batch: mean is nan (0 / 0) and sum 0, as PyTorch; none is [0].
+  Tensor empty = zeros({0, 3});
+  Tensor no_labels = zeros({0}, Dtype::int64);
+  CHECK(std::isnan(F::cross_entropy(empty, no_labels).item<float>()));
+  CHECK(F::cross_entropy(empty, no_labels, nn::CrossEntropyLossOptions().reduction(Reduction::sum))
+            .item<float>() == 0.0f);
+  CHECK(F::cross_entropy(empty, no_labels, nn::CrossEntropyLossOptions().reduction(Reduction::none))
+            .shape() == Shape{0});
+  // Every target ignored: mean is nan, with or without weights or smoothing (PyTorch too).
+  Tensor ignored = i64({-100, -100}, {2});
+  Tensor x = randn({2, 3});
+  CHECK(std::isnan(F::cross_entropy(x, ignored).item<float>()));
+  CHECK(std::isnan(
+      F::cross_entropy(x, ignored, nn::CrossEntropyLossOptions().weight(ones({3}))).item<float>()));
+  CHECK(std::isnan(F::cross_entropy(x, ignored, nn::CrossEntropyLossOptions().label_smoothing(0.1))
+                       .item<float>()));
+  // An ignored target never reads its row: inf logits there give no nan.
+  Tensor inf_row = tensor({1, 2, 3, INFINITY, 0, 0}, {2, 3});
+  CHECK(F::cross_entropy(inf_row, i64({0, -100}, {2})).item<float>() ==
+        doctest::Approx(2.4076059644));
+  // NaN logits give a nan loss (no error, no crash), as PyTorch.
+  CHECK(std::isnan(F::cross_entropy(tensor({NAN, 1}, {1, 2}), i64({0}, {1})).item<float>()));
+}
+
+TEST_CASE("losses: errors name the loss, the index and the shapes") {
+  Tensor x = randn({4, 10});
+  auto ce = [&](const Tensor& t) { return error_of([&] { F::cross_entropy(x, t); }); };
+  CHECK(ce(i64({1, 2, 10, 3}, {4})) == "cross_entropy: target 10 is out of range for 10 classes");
+  CHECK(ce(i64({1, -1, 0, 3}, {4})) == "cross_entropy: target -1 is out of range for 10 classes");
+  CHECK(ce(tensor({1, 2.5, 0, 3}, {4})) ==
+        "cross_entropy: target 2.5 is not a class index (class indices are whole numbers)");
+  CHECK(ce(tensor({1, NAN, 0, 3}, {4})) ==
+        "cross_entropy: target nan is not a class index (class indices are whole numbers)");
+  CHECK(error_of([&] {
+          F::nll_loss(x, i64({1, 2, 12, 3}, {4}));
+        }) == "nll_loss: target 12 is out of range for 10 classes");
+  CHECK(ce(i64({1, 2, 3}, {3})) ==
+        "cross_entropy: target shape [3] does not match input shape [4, 10] (expected target "
+        "shape [4] of class indices, or [4, 10] of class probabilities)");
+  CHECK(ce(zeros({4, 10}, Dtype::int64)) ==
+        "cross_entropy: target has the input's shape [4, 10] but is int64; probability targets "
+        "are float32 or float64");
+  CHECK(error_of([&] {
+          F::cross_entropy(zeros({4, 10}, Dtype::int64), i64({1, 2, 3, 4}, {4}));
+        }) == "cross_entropy: expected a floating point tensor (float32 or float64), got int64");
+  CHECK(error_of([&] { F::cross_entropy(scalar_tensor(1.0), i64({0}, {})); }) ==
+        "cross_entropy: input must have a class dimension, got a 0-d tensor");
+  CHECK(error_of([&] {
+          F::cross_entropy(x, i64({1, 2, 3, 4}, {4}),
+                           nn::CrossEntropyLossOptions().weight(ones({9})));
+        }) ==
+        "cross_entropy: weight shape [9] does not match the 10 classes of input [4, 10] "
+        "(expected one weight per class, [10])");
+  CHECK(error_of([&] {
+          F::cross_entropy(x, i64({1, 2, 3, 4}, {4}),
+                           nn::CrossEntropyLossOptions().weight(ones({10}, Dtype::float64)));
+        }) == "cross_entropy: weight is float64 but the input is float32");
+  CHECK(error_of([&] {
+          F::cross_entropy(x, i64({1, 2, 3, 4}, {4}),
+                           nn::CrossEntropyLossOptions().label_smoothing(1.5));
+        }) == "cross_entropy: label_smoothing must be between 0.0 and 1.0, got 1.5");
+  CHECK(error_of([&] {
+          F::cross_entropy(x, softmax(randn({4, 10}), 1),
+                           nn::CrossEntropyLossOptions().ignore_index(3));
+        }) == "cross_entropy: ignore_index is not supported with probability targets (got 3)");
+  CHECK(error_of([&] {
+          F::cross_entropy(x, zeros({4, 10}, Dtype::float64));
+        }) == "cross_entropy: probability target is float64 but the input is float32");
+  CHECK(error_of([&] { F::cross_entropy(Tensor(), i64({1}, {1})); }).find("cross_entropy") == 0);
+  CHECK(error_of([&] {
+          F::mse_loss(randn({4, 1}), randn({4}));
+        }) == "mse_loss: target shape [4] does not match input shape [4, 1] (reshape one of them)");
+  CHECK(error_of([&] { F::l1_loss(randn({4}), randn({4}, Dtype::float64)); }) ==
+        "l1_loss: dtype mismatch (float32 and float64); convert one with .to()");
+  CHECK(error_of([&] {
+          F::smooth_l1_loss(randn({4}), randn({4}), nn::SmoothL1LossOptions().beta(-1));
+        }) == "smooth_l1_loss: beta must be >= 0, got -1");
+  CHECK(error_of([&] {
+          F::binary_cross_entropy(tensor({0.5, 1.5}, {2}), tensor({0, 1}, {2}));
+        }) ==
+        "binary_cross_entropy: input 1.5 is not a probability (all elements of input should be "
+        "between 0 and 1; use binary_cross_entropy_with_logits for logits)");
+  CHECK(error_of([&] {
+          F::binary_cross_entropy_with_logits(randn({4, 3}), rand({4, 3}),
+                                              nn::BCEWithLogitsLossOptions().pos_weight(ones({4})));
+        }) ==
+        "binary_cross_entropy_with_logits: pos_weight shape [4] does not broadcast to the input "
+        "shape [4, 3]");
+  CHECK(error_of([&] {
+          F::binary_cross_entropy_with_logits(
+              randn({4, 3}), rand({4, 3}), nn::BCEWithLogitsLossOptions().weight(ones({2, 4, 3})));
+        }) ==
+        "binary_cross_entropy_with_logits: weight shape [2, 4, 3] does not broadcast to the input "
+        "shape [4, 3]");
+}
+
+TEST_CASE(
+    "loss modules: same values as the functions, options, weights as buffers, scope, printing") {
+  Inputs in;
+  auto ce = std::make_shared<nn::CrossEntropyLoss>(
+      nn::CrossEntropyLossOptions().weight(in.W).ignore_index(2).label_smoothing(0.2));
+  CHECK((*ce)(in.X, in.TI).item<double>() ==
+        F::cross_entropy(in.X, in.TI, ce->options).item<double>());
+  CHECK(ce->to_string() == "CrossEntropyLoss(weight=[5], ignore_index=2, label_smoothing=0.2)");
+  CHECK(nn::CrossEntropyLoss().to_string() == "CrossEntropyLoss()");
+  REQUIRE(ce->named_buffers().size() == 1);
+  CHECK(ce->named_buffers()[0].first == "weight");
+  CHECK(ce->parameters().empty());
+  // to(float32) converts the weight buffer, so float32 logits work.
+  ce->to(Dtype::float32);
+  CHECK((*ce)(in.X.to(Dtype::float32), in.TI).dtype() == Dtype::float32);
+  CHECK(error_of([&] { ce->forward(in.X); }) ==
+        "CrossEntropyLoss: a loss takes two tensors, forward(input, target)");
+
+  nn::NLLLoss nll(nn::NLLLossOptions().reduction(Reduction::sum));
+  CHECK(nll(in.X, in.T).item<double>() ==
+        F::nll_loss(in.X, in.T, nn::NLLLossOptions().reduction(Reduction::sum)).item<double>());
+  CHECK(nll.to_string() == "NLLLoss(reduction=sum)");
+  nn::MSELoss mse;
+  CHECK(mse(in.X, in.Y).item<double>() == F::mse_loss(in.X, in.Y).item<double>());
+  CHECK(mse.to_string() == "MSELoss()");
+  nn::L1Loss l1(nn::L1LossOptions(Reduction::none));
+  CHECK(l1(in.X, in.Y).shape() == Shape{4, 5});
+  nn::SmoothL1Loss sl1(nn::SmoothL1LossOptions().beta(0.5));
+  CHECK(sl1(in.X, in.Y).item<double>() ==
+        F::smooth_l1_loss(in.X, in.Y, nn::SmoothL1LossOptions().beta(0.5)).item<double>());
+  CHECK(sl1.to_string() == "SmoothL1Loss(beta=0.5)");
+  nn::BCELoss bce(nn::BCELossOptions().weight(in.EW));
+  CHECK(bce(in.S, in.Y).item<double>() ==
+        F::binary_cross_entropy(in.S, in.Y, nn::BCELossOptions().weight(in.EW)).item<double>());
+  CHECK(bce.to_string() == "BCELoss(weight=[4, 1])");
+  nn::BCEWithLogitsLoss bcel(nn::BCEWithLogitsLossOptions().pos_weight(in.PW));
+  CHECK(bcel(in.X, in.Y).item<double>() ==
+        F::binary_cross_entropy_with_logits(in.X, in.Y,
+                                            nn::BCEWithLogitsLossOptions().pos_weight(in.PW))
+            .item<double>());
+  CHECK(bcel.to_string() == "BCEWithLogitsLoss(pos_weight=[5])");
+
+  // Options are validated when the module is made.
+  CHECK(error_of([] {
+          nn::CrossEntropyLoss(nn::CrossEntropyLossOptions().label_smoothing(-0.1));
+        }) == "CrossEntropyLoss: label_smoothing must be between 0.0 and 1.0, got -0.1");
+  CHECK(error_of([] { nn::SmoothL1Loss(nn::SmoothL1LossOptions().beta(-2)); }) ==
+        "SmoothL1Loss: beta must be >= 0, got -2");
+  CHECK(error_of([] {
+          nn::NLLLoss(nn::NLLLossOptions().weight(ones({2, 2})));
+        }) == "NLLLoss: weight must be 1-D (one per class), got shape [2, 2]");
+
+  // A loss registered in a model records its nodes under its dotted path.
+  struct Model : nn::Module {
+    std::shared_ptr<nn::CrossEntropyLoss> criterion;
+    Model() : Module("Model") {
+      criterion = register_module("criterion", std::make_shared<nn::CrossEntropyLoss>());
+    }
+  } model;
+  Tensor x = in.X.clone().detach().requires_grad_();
+  Tensor loss = (*model.criterion)(x, in.T);
+  REQUIRE(loss.grad_fn());
+  REQUIRE(loss.grad_fn()->scope());
+  CHECK(*loss.grad_fn()->scope() == "criterion");
 }
