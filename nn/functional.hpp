@@ -36,6 +36,7 @@ struct CrossEntropyLossOptions {
     ignore_index_ = i;
     return *this;
   }
+  /// none, mean (default) or sum.
   CrossEntropyLossOptions& reduction(Reduction r) {
     reduction_ = r;
     return *this;
@@ -45,9 +46,13 @@ struct CrossEntropyLossOptions {
     label_smoothing_ = s;
     return *this;
   }
+  /// The class or element weights (undefined: none).
   const Tensor& weight() const { return weight_; }
+  /// The ignored class index (default -100).
   int64_t ignore_index() const { return ignore_index_; }
+  /// The reduction (default mean).
   Reduction reduction() const { return reduction_; }
+  /// The smoothing amount (default 0).
   double label_smoothing() const { return label_smoothing_; }
 
  private:
@@ -69,12 +74,16 @@ struct NLLLossOptions {
     ignore_index_ = i;
     return *this;
   }
+  /// none, mean (default) or sum.
   NLLLossOptions& reduction(Reduction r) {
     reduction_ = r;
     return *this;
   }
+  /// The class or element weights (undefined: none).
   const Tensor& weight() const { return weight_; }
+  /// The ignored class index (default -100).
   int64_t ignore_index() const { return ignore_index_; }
+  /// The reduction (default mean).
   Reduction reduction() const { return reduction_; }
 
  private:
@@ -85,11 +94,14 @@ struct NLLLossOptions {
 
 /// Options of the losses that only reduce (mse_loss, l1_loss).
 struct ReductionOptions {
+  /// Options with the given reduction (ReductionOptions(Reduction::sum)).
   ReductionOptions(Reduction r = Reduction::mean) : reduction_(r) {}
+  /// none, mean (default) or sum.
   ReductionOptions& reduction(Reduction r) {
     reduction_ = r;
     return *this;
   }
+  /// The reduction (default mean).
   Reduction reduction() const { return reduction_; }
 
  private:
@@ -102,6 +114,7 @@ using L1LossOptions = ReductionOptions;
 
 /// Options of smooth_l1_loss and SmoothL1Loss.
 struct SmoothL1LossOptions {
+  /// none, mean (default) or sum.
   SmoothL1LossOptions& reduction(Reduction r) {
     reduction_ = r;
     return *this;
@@ -111,7 +124,9 @@ struct SmoothL1LossOptions {
     beta_ = b;
     return *this;
   }
+  /// The reduction (default mean).
   Reduction reduction() const { return reduction_; }
+  /// The quadratic-to-linear threshold (default 1).
   double beta() const { return beta_; }
 
  private:
@@ -126,11 +141,14 @@ struct BCELossOptions {
     weight_ = std::move(w);
     return *this;
   }
+  /// none, mean (default) or sum.
   BCELossOptions& reduction(Reduction r) {
     reduction_ = r;
     return *this;
   }
+  /// The class or element weights (undefined: none).
   const Tensor& weight() const { return weight_; }
+  /// The reduction (default mean).
   Reduction reduction() const { return reduction_; }
 
  private:
@@ -150,12 +168,16 @@ struct BCEWithLogitsLossOptions {
     pos_weight_ = std::move(w);
     return *this;
   }
+  /// none, mean (default) or sum.
   BCEWithLogitsLossOptions& reduction(Reduction r) {
     reduction_ = r;
     return *this;
   }
+  /// The class or element weights (undefined: none).
   const Tensor& weight() const { return weight_; }
+  /// The positive-term weights (undefined: none).
   const Tensor& pos_weight() const { return pos_weight_; }
+  /// The reduction (default mean).
   Reduction reduction() const { return reduction_; }
 
  private:

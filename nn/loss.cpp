@@ -43,7 +43,7 @@ class Repr {
   bool first_ = true;
 };
 
-/// Registers a weight buffer (undefined allowed) and returns the stored tensor.
+/// Registers a weight buffer (undefined allowed: no weights), checking it is floating point.
 void register_weight(Module& m, const char* name, const Tensor& w) {
   if (w.defined()) check_floating((m.type_name() + ": " + name).c_str(), w);
   m.register_buffer(name, w);

@@ -34,39 +34,53 @@ class CrossEntropyLoss : public Loss {
   /// Options are validated here (label_smoothing in [0, 1], weight 1-D).
   explicit CrossEntropyLoss(CrossEntropyLossOptions options = {});
   using Loss::forward;
+  /// The functional loss of input against target with these options.
   Tensor forward(const Tensor& input, const Tensor& target) override;
   /// Non-default options, e.g. "ignore_index=-1, label_smoothing=0.1, weight=[10]".
   std::string extra_repr() const override;
+  /// The options given (forward uses the weight buffers, converted by to()).
   CrossEntropyLossOptions options;
 };
 
 /// nll_loss(input, target, options) as a module.
 class NLLLoss : public Loss {
  public:
+  /// A loss with these options.
   explicit NLLLoss(NLLLossOptions options = {});
   using Loss::forward;
+  /// The functional loss of input against target with these options.
   Tensor forward(const Tensor& input, const Tensor& target) override;
+  /// The options that differ from the defaults ("reduction=sum").
   std::string extra_repr() const override;
+  /// The options given (forward uses the weight buffers, converted by to()).
   NLLLossOptions options;
 };
 
 /// mse_loss(input, target, options) as a module.
 class MSELoss : public Loss {
  public:
+  /// A loss with these options.
   explicit MSELoss(MSELossOptions options = {});
   using Loss::forward;
+  /// The functional loss of input against target with these options.
   Tensor forward(const Tensor& input, const Tensor& target) override;
+  /// The options that differ from the defaults ("reduction=sum").
   std::string extra_repr() const override;
+  /// The options given (forward uses the weight buffers, converted by to()).
   MSELossOptions options;
 };
 
 /// l1_loss(input, target, options) as a module.
 class L1Loss : public Loss {
  public:
+  /// A loss with these options.
   explicit L1Loss(L1LossOptions options = {});
   using Loss::forward;
+  /// The functional loss of input against target with these options.
   Tensor forward(const Tensor& input, const Tensor& target) override;
+  /// The options that differ from the defaults ("reduction=sum").
   std::string extra_repr() const override;
+  /// The options given (forward uses the weight buffers, converted by to()).
   L1LossOptions options;
 };
 
@@ -76,28 +90,39 @@ class SmoothL1Loss : public Loss {
   /// beta >= 0 is checked here.
   explicit SmoothL1Loss(SmoothL1LossOptions options = {});
   using Loss::forward;
+  /// The functional loss of input against target with these options.
   Tensor forward(const Tensor& input, const Tensor& target) override;
+  /// The options that differ from the defaults ("reduction=sum").
   std::string extra_repr() const override;
+  /// The options given (forward uses the weight buffers, converted by to()).
   SmoothL1LossOptions options;
 };
 
 /// binary_cross_entropy(input, target, options) as a module (input: probabilities).
 class BCELoss : public Loss {
  public:
+  /// A loss with these options.
   explicit BCELoss(BCELossOptions options = {});
   using Loss::forward;
+  /// The functional loss of input against target with these options.
   Tensor forward(const Tensor& input, const Tensor& target) override;
+  /// The options that differ from the defaults ("reduction=sum").
   std::string extra_repr() const override;
+  /// The options given (forward uses the weight buffers, converted by to()).
   BCELossOptions options;
 };
 
 /// binary_cross_entropy_with_logits(input, target, options) as a module (input: logits).
 class BCEWithLogitsLoss : public Loss {
  public:
+  /// A loss with these options.
   explicit BCEWithLogitsLoss(BCEWithLogitsLossOptions options = {});
   using Loss::forward;
+  /// The functional loss of input against target with these options.
   Tensor forward(const Tensor& input, const Tensor& target) override;
+  /// The options that differ from the defaults ("reduction=sum").
   std::string extra_repr() const override;
+  /// The options given (forward uses the weight buffers, converted by to()).
   BCEWithLogitsLossOptions options;
 };
 

@@ -1,6 +1,6 @@
 #pragma once
 // Umbrella header for xgrad's neural-network library (namespace xg::nn).
-#include "nn/module.hpp"
 #include "nn/functional.hpp"
 #include "nn/loss.hpp"
 #include "nn/metrics.hpp"
+#include "nn/module.hpp"
