@@ -95,8 +95,11 @@ ClassTargets class_targets(const char* op, const Tensor& input, const Tensor& ta
       idx[i] = 0.0;
       return;
     }
-    if (v < 0 || v >= static_cast<double>(C))
-      fail(op, ": target ", static_cast<int64_t>(v), " is out of range for ", C, " classes");
+    if (v < 0 || v >= static_cast<double>(C)) {
+      if (std::abs(v) < 9.0e15)  // print whole numbers as integers
+        fail(op, ": target ", static_cast<int64_t>(v), " is out of range for ", C, " classes");
+      fail(op, ": target ", v, " is out of range for ", C, " classes");
+    }
     idx[i] = v;
     ++out.kept;
   };

@@ -910,6 +910,13 @@ TEST_CASE("losses: errors name the loss, the index and the shapes") {
         "cross_entropy: target 2.5 is not a class index (class indices are whole numbers)");
   CHECK(ce(tensor({1, NAN, 0, 3}, {4})) ==
         "cross_entropy: target nan is not a class index (class indices are whole numbers)");
+  CHECK(ce(tensor({1, 1e30, 0, 3}, {4})) ==
+        "cross_entropy: target 1e+30 is out of range for 10 classes");
+  CHECK(ce(tensor({1, -INFINITY, 0, 3}, {4})) ==
+        "cross_entropy: target -inf is out of range for 10 classes");
+  CHECK(ce(i64({1, 4e18, 0, 3}, {4})) ==
+        "cross_entropy: target 4000000000000000000 is out of range for 10 classes");
+  CHECK(ce(tensor({1, 7, 0, 3}, {4})) == "(no error)");
   CHECK(error_of([&] {
           F::nll_loss(x, i64({1, 2, 12, 3}, {4}));
         }) == "nll_loss: target 12 is out of range for 10 classes");
