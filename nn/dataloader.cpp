@@ -79,6 +79,10 @@ struct DataLoader::State {
     dataset->get_batch(buffer, out.data, out.target);
     XG_CHECK(out.data.defined() && out.target.defined(),
              "DataLoader: the dataset's get_batch left the data or target undefined");
+    XG_CHECK(out.data.dim() >= 1 && out.target.dim() >= 1 && out.data.shape()[0] == buffer.size() &&
+                 out.target.shape()[0] == buffer.size(),
+             "DataLoader: the dataset's get_batch gave data ", out.data.shape(), " and target ",
+             out.target.shape(), " for a batch of ", buffer.size(), " examples");
     return out;
   }
 

@@ -108,7 +108,9 @@ std::string bar_line(int64_t epoch, int64_t epochs, std::size_t i, std::size_t n
 }
 
 /// "epoch 3/10: train_loss 0.5123 train_acc 81.23% test_loss ... lr 0.1 3.2 s 18750 samples/s"
-std::string epoch_line(int64_t epochs, const EpochMetrics& m, std::size_t samples) {
+/// (samples/s over the training batches only).
+std::string epoch_line(int64_t epochs, const EpochMetrics& m, std::size_t samples,
+                       double train_seconds) {
   std::ostringstream os;
   os << "epoch " << m.epoch << "/" << epochs << ": train_loss " << fmt_metric(m.train_loss, false)
      << " train_acc " << fmt_metric(m.train_acc, true);
@@ -116,7 +118,7 @@ std::string epoch_line(int64_t epochs, const EpochMetrics& m, std::size_t sample
     os << " test_loss " << fmt_metric(m.test_loss, false) << " test_acc "
        << fmt_metric(m.test_acc, true);
   os << " lr " << m.lr << " " << std::fixed << std::setprecision(1) << m.seconds << " s "
-     << static_cast<long long>(m.seconds > 0 ? static_cast<double>(samples) / m.seconds : 0)
+     << static_cast<long long>(train_seconds > 0 ? static_cast<double>(samples) / train_seconds : 0)
      << " samples/s";
   return os.str();
 }
@@ -202,13 +204,14 @@ std::vector<EpochMetrics> fit(Module& model, DataLoader& loader, optim::Optimize
       ++i;
       if (show && terminal) {
         const auto now = Clock::now();
-        if (i == n || std::chrono::duration<double>(now - last_draw).count() >= 0.1) {
+        if (i == 1 || i == n || std::chrono::duration<double>(now - last_draw).count() >= 0.1) {
           last_draw = now;
           out << "\r" << bar_line(epoch, epochs, i, n, tally, seconds_since(t0)) << "\x1b[K"
               << std::flush;
         }
       }
     }
+    const double train_seconds = seconds_since(t0);
     EpochMetrics m{epoch, tally.loss(), tally.accuracy(), kNaN, kNaN, lr, 0.0};
     if (options.test_loader()) {
       EvalResult r = evaluate(model, *options.test_loader(), loss_fn);
@@ -218,7 +221,7 @@ std::vector<EpochMetrics> fit(Module& model, DataLoader& loader, optim::Optimize
     m.seconds = seconds_since(t0);
     history.push_back(m);
     if (show)
-      out << (terminal ? "\r" : "") << epoch_line(epochs, m, tally.samples)
+      out << (terminal ? "\r" : "") << epoch_line(epochs, m, tally.samples, train_seconds)
           << (terminal ? "\x1b[K\n" : "\n") << std::flush;
     if (options.scheduler()) options.scheduler()->step();
     if (options.plateau())

@@ -274,6 +274,17 @@ TEST_CASE("DataLoader rethrows an exception from the dataset, with and without p
             for (auto& b : loader) (void)b;
           }) == "GetOnly: example 13 is bad");
   }
+  // A get_batch that gives the wrong number of rows.
+  struct Short : GetOnly {
+    Short() : GetOnly(6) {}
+    void get_batch(const std::vector<std::size_t>& idx, Tensor& x, Tensor& y) const override {
+      GetOnly::get_batch({idx[0]}, x, y);
+    }
+  };
+  nn::DataLoader short_loader(Short(), nn::DataLoaderOptions(3));
+  CHECK(error_of([&] { short_loader.begin(); }) ==
+        "DataLoader: the dataset's get_batch gave data [1, 3] and target [1] for a batch of 3 "
+        "examples");
   // The first batch failing fails begin().
   nn::DataLoader first(GetOnly(5, 0), nn::DataLoaderOptions(2).prefetch(true));
   CHECK(error_of([&] { first.begin(); }) == "GetOnly: example 0 is bad");
