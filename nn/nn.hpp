@@ -1,6 +1,10 @@
 #pragma once
 // Umbrella header for xgrad's neural-network library (namespace xg::nn).
+#include "nn/dataloader.hpp"
+#include "nn/dataset.hpp"
+#include "nn/fashion_mnist.hpp"
 #include "nn/functional.hpp"
+#include "nn/idx.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"
 #include "nn/loss.hpp"
@@ -9,3 +13,5 @@
 #include "nn/module.hpp"
 #include "nn/sequential.hpp"
 #include "nn/serialize.hpp"
+#include "nn/synthetic.hpp"
+#include "nn/train.hpp"
