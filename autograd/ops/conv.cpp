@@ -335,18 +335,27 @@ void sum_pool_plane_backward(const T* g, T* gx, T scale, const Window& w) {
 // ---- conv2d ----
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
               std::vector<int64_t> stride, std::vector<int64_t> padding,
-              std::vector<int64_t> dilation) {
+              std::vector<int64_t> dilation, int64_t groups) {
   check_defined("conv2d", input);
   check_defined("conv2d", weight);
   const Shape& xs = input.shape();
   const Shape& ws = weight.shape();
   if (input.dim() != 4) fail("conv2d: expected input [N, C, H, W] (4-D), got shape ", xs);
-  if (weight.dim() != 4) fail("conv2d: expected weight [O, C, kh, kw] (4-D), got shape ", ws);
+  if (weight.dim() != 4)
+    fail("conv2d: expected weight [O, C / groups, kh, kw] (4-D), got shape ", ws);
   check_same_dtype("conv2d", input, weight);
   check_floating("conv2d", input);
-  if (xs[1] != ws[1])
+  if (groups <= 0) fail("conv2d: groups must be positive, got ", groups);
+  const auto G = static_cast<std::size_t>(groups);
+  if (ws[0] % G != 0)
+    fail("conv2d: weight of shape ", ws, " has ", ws[0],
+         " output channels, not divisible by groups ", groups);
+  if (groups == 1 && xs[1] != ws[1])
     fail("conv2d: input of shape ", xs, " has ", xs[1], " channels but weight of shape ", ws,
          " expects ", ws[1]);
+  if (groups > 1 && (xs[1] % G != 0 || xs[1] / G != ws[1]))
+    fail("conv2d: input of shape ", xs, " has ", xs[1], " channels but weight of shape ", ws,
+         " with groups ", groups, " expects ", ws[1], " per group (", ws[1], " x ", groups, ")");
   if (bias.defined()) {
     check_same_dtype("conv2d", input, bias);
     if (bias.shape() != Shape{ws[0]})
@@ -359,12 +368,12 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                   pair_arg("conv2d", "stride", stride), pair_arg("conv2d", "padding", padding),
                   pair_arg("conv2d", "dilation", dilation), false);
   const auto N = static_cast<int64_t>(xs[0]), C = static_cast<int64_t>(xs[1]);
-  const auto O = static_cast<int64_t>(ws[0]);
+  const auto O = static_cast<int64_t>(ws[0]), Og = O / groups;
   const auto CK = static_cast<int64_t>(checked_numel("conv2d", {xs[1], ws[2], ws[3]}));
-  const int64_t L = w.out_plane();
+  const int64_t CKg = CK / groups, L = w.out_plane();
 
-  // One sample at a time, so cols stays small. (Stacking several samples into one wider GEMM
-  // measured no faster here, and slower once OpenBLAS starts threading the skinny products.)
+  // One sample at a time, so cols stays small; group g reads rows [g CKg, (g + 1) CKg) of cols
+  // and writes output channels [g Og, (g + 1) Og).
   Tensor out = empty({xs[0], ws[0], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},
                      input.dtype());
   dispatch(input.dtype(), [&](auto tag) {
@@ -376,9 +385,12 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
     const std::vector<T> masks = one_run_masks<T>(w);
     for (int64_t n = 0; n < N; ++n) {
       T* yn = out.impl()->data<T>() + n * O * L;
-      // cols [CK, L] = im2col(x[n]);  out[n] [O, L] = weight [O, CK] x cols [CK, L] (+ bias)
+      // cols [CK, L] = im2col(x[n]);
+      // out[n][group g] [Og, L] = weight[group g] [Og, CKg] x cols[group g] [CKg, L] (+ bias)
       im2col(x + n * C * w.in_plane(), cols.get(), C, w, masks);
-      gemm<T>(false, false, O, L, CK, wt, cols.get(), T(0), yn);
+      for (int64_t g = 0; g < groups; ++g)
+        gemm<T>(false, false, Og, L, CKg, wt + g * Og * CKg, cols.get() + g * CKg * L, T(0),
+                yn + g * Og * L);
       if (bs)
         for (int64_t o = 0; o < O; ++o)
           for (int64_t l = 0; l < L; ++l) yn[o * L + l] += bs[o];
@@ -389,15 +401,15 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
     record("conv2d", out, {input, weight, bias},
            // Saves only what backward reads: the input for grad_weight, the weight for grad_input.
            [sx = SavedTensor(weight.requires_grad() ? input : Tensor()),
-            sw = SavedTensor(input.requires_grad() ? weight : Tensor()), xs, ws,
-            w](const Tensor& g, Node& node) {
+            sw = SavedTensor(input.requires_grad() ? weight : Tensor()), xs, ws, w,
+            groups](const Tensor& g, Node& node) {
              const bool need_x = node.needs_grad(0), need_w = node.needs_grad(1),
                         need_b = node.needs_grad(2);
              const Tensor x = need_w ? sx.unpack(node) : Tensor();
              const Tensor wt = need_x ? sw.unpack(node) : Tensor();
              const auto N = static_cast<int64_t>(xs[0]), C = static_cast<int64_t>(xs[1]);
-             const auto O = static_cast<int64_t>(ws[0]);
-             const int64_t CK = C * w.kh * w.kw, L = w.out_plane();
+             const auto O = static_cast<int64_t>(ws[0]), Og = O / groups;
+             const int64_t CK = C * w.kh * w.kw, CKg = CK / groups, L = w.out_plane();
              TensorList r(3);
              if (need_x) r[0] = zeros(xs, g.dtype());
              if (need_w) r[1] = zeros(ws, g.dtype());
@@ -414,14 +426,18 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                    for (int64_t o = 0; o < O; ++o) gb[o] += row_sum(gn + o * L, L);
                  }
                  if (need_w) {
-                   // grad_weight [O, CK] += grad_out[n] [O, L] x cols^T [L, CK]
+                   // per group: grad_weight [Og, CKg] += grad_out[n] [Og, L] x cols^T [L, CKg]
                    im2col(x.impl()->data<T>() + n * C * w.in_plane(), cols.get(), C, w, masks);
-                   gemm<T>(false, true, O, CK, L, gn, cols.get(), T(1), r[1].impl()->data<T>());
+                   for (int64_t q = 0; q < groups; ++q)
+                     gemm<T>(false, true, Og, CKg, L, gn + q * Og * L, cols.get() + q * CKg * L,
+                             T(1), r[1].impl()->data<T>() + q * Og * CKg);
                  }
                  if (need_x) {
-                   // dcols [CK, L] = weight^T [CK, O] x grad_out[n] [O, L] (reusing cols);
-                   // col2im adds it into grad_input[n] [C, H, W]
-                   gemm<T>(true, false, CK, L, O, wt.impl()->data<T>(), gn, T(0), cols.get());
+                   // per group: dcols [CKg, L] = weight^T [CKg, Og] x grad_out[n] [Og, L]
+                   // (reusing cols); col2im adds it into grad_input[n] [C, H, W]
+                   for (int64_t q = 0; q < groups; ++q)
+                     gemm<T>(true, false, CKg, L, Og, wt.impl()->data<T>() + q * Og * CKg,
+                             gn + q * Og * L, T(0), cols.get() + q * CKg * L);
                    col2im(cols.get(), r[0].impl()->data<T>() + n * C * w.in_plane(), C, w, masks);
                  }
                }
