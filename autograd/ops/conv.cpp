@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "autograd/detail/impl.hpp"
@@ -292,6 +294,76 @@ void max_pool_plane(const T* x, T* out, int64_t* arg, const Window& w) {
     }
 }
 
+/// Outputs [0, n) of one output row of a 2x2, stride 2 max pool: input rows r0 (top) and r1
+/// (bottom), arguments (if kArg) relative to `base` (the plane offset of r0) with plane width
+/// W. The same values, arguments, tie and NaN rules as max_pool_plane, written with selects
+/// only, so that the loop vectorizes.
+template <bool kArg, typename T>
+inline void max_pool_row_2x2(const T* __restrict r0, const T* __restrict r1, T* __restrict o,
+                             int64_t* __restrict a, int64_t n, int64_t base, int64_t W) {
+  for (int64_t ox = 0; ox < n; ++ox) {
+    const T v0 = r0[2 * ox], v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+    T best = v0;
+    int64_t at = 0;
+    // taps in the order (0,1) (1,0) (1,1): taken if larger than the best so far, or NaN
+    const bool t1 = (v1 > best) | (v1 != v1);
+    best = t1 ? v1 : best;
+    at = t1 ? 1 : at;
+    const bool t2 = (v2 > best) | (v2 != v2);
+    best = t2 ? v2 : best;
+    at = t2 ? W : at;
+    const bool t3 = (v3 > best) | (v3 != v3);
+    best = t3 ? v3 : best;
+    at = t3 ? W + 1 : at;
+    o[ox] = best;
+    if constexpr (kArg) a[ox] = base + 2 * ox + at;
+  }
+}
+
+/// max_pool2d's forward for the 2x2 window with stride 2 (no padding, no dilation) over all
+/// `planes` planes. Each output row runs as a whole number of 8-wide vectors: the extra outputs
+/// land in the next rows, which are written after, and a row whose rounded-up reads or writes
+/// would leave the buffers runs exactly. (Rows are short, 14 or 7 here: a vector loop plus a
+/// scalar tail per row would be mostly tail.)
+template <typename T>
+void max_pool_2x2(const T* x, T* out, int64_t* arg, int64_t planes, const Window& w) {
+  constexpr int64_t V = 8;
+  const int64_t Wr = (w.Wo + V - 1) / V * V;  // outputs computed per row
+  const int64_t in_total = planes * w.in_plane(), out_total = planes * w.out_plane();
+  for (int64_t q = 0; q < planes; ++q)
+    for (int64_t oy = 0; oy < w.Ho; ++oy) {
+      const int64_t in_at = q * w.in_plane() + 2 * oy * w.W, out_at = q * w.out_plane() + oy * w.Wo;
+      const bool room = in_at + w.W + 2 * Wr <= in_total && out_at + Wr <= out_total;
+      const int64_t n = room ? Wr : w.Wo;
+      if (arg)
+        max_pool_row_2x2<true>(x + in_at, x + in_at + w.W, out + out_at, arg + out_at, n,
+                               2 * oy * w.W, w.W);
+      else
+        max_pool_row_2x2<false>(x + in_at, x + in_at + w.W, out + out_at, nullptr, n, 2 * oy * w.W,
+                                w.W);
+    }
+}
+
+/// The adjoint of one output row of max_pool_2x2 when the windows tile the plane: writes input
+/// row `r` (r0 of that row, 2n values) from grad_out g [n] and arguments a [n], each input
+/// getting its window's gradient if it was the maximum, else 0. `pos` is the plane offset of
+/// r's first element.
+template <typename T>
+inline void max_pool_row_2x2_backward(const T* __restrict g, const int64_t* __restrict a,
+                                      T* __restrict r, int64_t n, int64_t pos) {
+  for (int64_t ox = 0; ox < n; ++ox) {
+    const T v = g[ox];
+    r[2 * ox] = a[ox] == pos + 2 * ox ? v : T(0);
+    r[2 * ox + 1] = a[ox] == pos + 2 * ox + 1 ? v : T(0);
+  }
+}
+
+/// True for the 2x2 window with stride 2, no padding and no dilation (max_pool_2x2).
+bool is_2x2_stride_2(const Window& w) {
+  return w.kh == 2 && w.kw == 2 && w.sh == 2 && w.sw == 2 && w.ph == 0 && w.pw == 0 && w.dh == 1 &&
+         w.dw == 1;
+}
+
 /// Sum over each window's inputs (padding counts as zeros), times `scale`.
 template <typename T>
 void sum_pool_plane(const T* x, T* out, T scale, const Window& w) {
@@ -470,6 +542,10 @@ Tensor max_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
     using T = decltype(tag);
     const T* x = input.impl()->data<T>();
     T* y = out.impl()->data<T>();
+    if (is_2x2_stride_2(w)) {
+      max_pool_2x2(x, y, grad ? argmax.data() : nullptr, planes, w);
+      return;
+    }
     for (int64_t q = 0; q < planes; ++q)
       max_pool_plane(x + q * w.in_plane(), y + q * L, grad ? argmax.data() + q * L : nullptr, w);
   });
@@ -477,12 +553,32 @@ Tensor max_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
   if (grad)
     record("max_pool2d", out, {input}, [argmax = std::move(argmax), xs, w](const Tensor& g, Node&) {
       const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
-      // grad_input [N, C, H, W]: each grad_out element goes to its window's maximum
-      TensorList r{zeros(xs, g.dtype())};
+      // grad_input [N, C, H, W]: each grad_out element goes to its window's maximum. Disjoint
+      // 2x2 windows that tile the plane write every input once (no zero fill first).
+      const bool tiled = is_2x2_stride_2(w) && w.H % 2 == 0 && w.W % 2 == 0;
+      TensorList r{tiled ? empty(xs, g.dtype()) : zeros(xs, g.dtype())};
       dispatch(g.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* go = g.impl()->data<T>();
         T* gx = r[0].impl()->data<T>();
+        if (tiled) {
+          // as max_pool_2x2: rows rounded up to whole vectors where the buffers have room
+          // (the top row's extra writes land in the bottom row, written next; the bottom row's
+          // in the next window row)
+          const int64_t Wr = (w.Wo + 7) / 8 * 8, in_total = planes * w.in_plane();
+          const int64_t out_total = planes * L;
+          for (int64_t q = 0; q < planes; ++q)
+            for (int64_t oy = 0; oy < w.Ho; ++oy) {
+              const int64_t out_at = q * L + oy * w.Wo, in_at = q * w.in_plane() + 2 * oy * w.W;
+              const bool room = in_at + w.W + 2 * Wr <= in_total && out_at + Wr <= out_total;
+              const int64_t n = room ? Wr : w.Wo;
+              max_pool_row_2x2_backward(go + out_at, argmax.data() + out_at, gx + in_at, n,
+                                        2 * oy * w.W);
+              max_pool_row_2x2_backward(go + out_at, argmax.data() + out_at, gx + in_at + w.W, n,
+                                        (2 * oy + 1) * w.W);
+            }
+          return;
+        }
         for (int64_t q = 0; q < planes; ++q)
           for (int64_t o = 0; o < L; ++o)
             if (const int64_t a = argmax[q * L + o]; a >= 0)

@@ -593,6 +593,47 @@ TEST_CASE("conv2d and pooling in float32 agree with float64") {
   close(b.grad(), B.grad());
 }
 
+TEST_CASE("max_pool2d 2x2 stride 2 (the fast path) matches the definition: ties, NaN, odd sizes") {
+  // Reference: taps in the order (0,0) (0,1) (1,0) (1,1); a tap wins if larger than the best so
+  // far or NaN (PyTorch's rule), so ties keep the first and the last NaN wins.
+  manual_seed(10);
+  for (Dtype dt : {Dtype::float32, Dtype::float64})
+    for (const Shape& s : {Shape{2, 3, 8, 8}, Shape{3, 2, 7, 5}, Shape{1, 1, 2, 2},
+                           Shape{5, 3, 14, 14}, Shape{2, 2, 6, 3}, Shape{64, 2, 28, 28}}) {
+      INFO("shape ", s, (dt == Dtype::float32 ? " float32" : " float64"));
+      // values from {-1, 0, 1} (many ties), a few NaN
+      std::vector<double> v = rand(s, Dtype::float64).to_vector<double>();
+      for (std::size_t i = 0; i < v.size(); ++i)
+        v[i] = i % 7 == 0 && (i / 7) % 5 == 0 ? NAN : std::floor(v[i] * 3.0) - 1.0;
+      Tensor x = tensor(v, s, dt).requires_grad_();
+      Tensor y = max_pool2d(x, {2, 2});
+      const std::size_t H = s[2], W = s[3], Ho = H / 2, Wo = W / 2, planes = s[0] * s[1];
+      REQUIRE(y.shape() == Shape{s[0], s[1], Ho, Wo});
+      Tensor gy = randn(y.shape(), dt);
+      y.backward(gy);
+      const auto got = y.to_vector<double>(), gx = x.grad().to_vector<double>(),
+                 gyv = gy.to_vector<double>();
+      std::vector<double> ref_gx(v.size(), 0.0);
+      bool all_equal = true;
+      for (std::size_t q = 0; q < planes; ++q)
+        for (std::size_t oy = 0; oy < Ho; ++oy)
+          for (std::size_t ox = 0; ox < Wo; ++ox) {
+            std::size_t at = q * H * W + 2 * oy * W + 2 * ox;
+            double best = v[at];
+            for (std::size_t k = 1; k < 4; ++k) {
+              const std::size_t i = q * H * W + (2 * oy + k / 2) * W + 2 * ox + k % 2;
+              if (v[i] > best || std::isnan(v[i])) best = v[i], at = i;
+            }
+            const std::size_t o = (q * Ho + oy) * Wo + ox;
+            const double g = got[o];
+            all_equal &= std::isnan(best) ? std::isnan(g) : g == best;
+            ref_gx[at] += gyv[o];
+          }
+      CHECK(all_equal);
+      CHECK(gx == ref_gx);
+    }
+}
+
 TEST_CASE("max_pool2d and avg_pool2d: stride defaults to the kernel size") {
   Tensor x = arange(16, Dtype::float64).reshape({1, 1, 4, 4});
   check_values(max_pool2d(x, {2, 2}), {1, 1, 2, 2}, {5, 7, 13, 15});
