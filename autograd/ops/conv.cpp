@@ -11,9 +11,14 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <vector>
@@ -266,6 +271,86 @@ T row_sum(const T* p, int64_t n) {
   return s;
 }
 
+// ---- two cores for conv2d's sample loops ----
+
+/// One helper thread that runs a task while the caller runs another (conv2d splits its batch
+/// in two halves). Started on first use; idle, it waits on a condition variable. One caller at
+/// a time: another thread that finds it busy runs its whole loop itself.
+class Helper {
+ public:
+  static Helper& get() {
+    static Helper h;
+    return h;
+  }
+  /// Runs `there` on the helper thread and `here` on this one, and returns when both are done;
+  /// false (having run nothing) when another caller holds the helper.
+  bool try_run(const std::function<void()>& there, const std::function<void()>& here) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    {
+      std::lock_guard<std::mutex> l(m_);
+      task_ = &there;
+    }
+    wake_.notify_one();
+    std::exception_ptr error;
+    try {
+      here();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::unique_lock<std::mutex> l(m_);
+    done_.wait(l, [&] { return task_ == nullptr; });  // `there` may use this frame's data
+    if (error) std::rethrow_exception(error);
+    return true;
+  }
+  ~Helper() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      quit_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  Helper() : thread_([this] { loop(); }) {}
+  void loop() {
+    std::unique_lock<std::mutex> l(m_);
+    for (;;) {
+      wake_.wait(l, [&] { return quit_ || task_ != nullptr; });
+      if (quit_) return;
+      l.unlock();
+      (*task_)();  // conv2d's kernels do not throw (their buffers are allocated before)
+      l.lock();
+      task_ = nullptr;
+      done_.notify_one();
+    }
+  }
+  std::mutex busy_, m_;
+  std::condition_variable wake_, done_;
+  const std::function<void()>* task_ = nullptr;
+  bool quit_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+/// Runs body(begin, end, part) over samples [0, n): as [0, n/2) here (part 0) and [n/2, n) on
+/// the helper thread (part 1) when there are two samples or more, `macs` multiply-adds of work
+/// (enough to pay for the hand-over, some microseconds) and two cores, unless the environment
+/// sets XGRAD_NUM_THREADS=1; else body(0, n, 0). Returns the number of parts used.
+int split_samples(int64_t n, double macs, const std::function<void(int64_t, int64_t, int)>& body) {
+  static const bool two = [] {
+    const char* e = std::getenv("XGRAD_NUM_THREADS");
+    return std::thread::hardware_concurrency() >= 2 && !(e && std::string(e) == "1");
+  }();
+  if (n >= 2 && macs >= double(1 << 20) && two) {
+    const int64_t mid = n / 2;
+    const std::function<void()> there = [&] { body(mid, n, 1); };
+    if (Helper::get().try_run(there, [&] { body(0, mid, 0); })) return 2;
+  }
+  body(0, n, 0);
+  return 1;
+}
+
 // ---- pooling kernels (one [H, W] plane -> one [Ho, Wo] plane) ----
 
 /// Max over each window; arg[o] = the plane offset y*W + x of the maximum (first of ties, NaN
@@ -445,28 +530,35 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
   const int64_t CKg = CK / groups, L = w.out_plane();
 
   // One sample at a time, so cols stays small; group g reads rows [g CKg, (g + 1) CKg) of cols
-  // and writes output channels [g Og, (g + 1) Og).
+  // and writes output channels [g Og, (g + 1) Og). The batch is split over two cores (each
+  // half with its own cols).
   Tensor out = empty({xs[0], ws[0], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},
                      input.dtype());
+  const double macs = double(N) * double(O) * double(L) * double(CKg);
   dispatch(input.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* x = input.impl()->data<T>();
     const T* wt = weight.impl()->data<T>();
     const T* bs = bias.defined() ? bias.impl()->data<T>() : nullptr;
-    auto cols = scratch<T>("conv2d", checked_mul("conv2d", CK, L));
+    T* y = out.impl()->data<T>();
+    const int64_t CKL = checked_mul("conv2d", CK, L);
+    auto cols = scratch<T>("conv2d", checked_mul("conv2d", CKL, N >= 2 ? 2 : 1));
     const std::vector<T> masks = one_run_masks<T>(w);
-    for (int64_t n = 0; n < N; ++n) {
-      T* yn = out.impl()->data<T>() + n * O * L;
-      // cols [CK, L] = im2col(x[n]);
-      // out[n][group g] [Og, L] = weight[group g] [Og, CKg] x cols[group g] [CKg, L] (+ bias)
-      im2col(x + n * C * w.in_plane(), cols.get(), C, w, masks);
-      for (int64_t g = 0; g < groups; ++g)
-        gemm<T>(false, false, Og, L, CKg, wt + g * Og * CKg, cols.get() + g * CKg * L, T(0),
-                yn + g * Og * L);
-      if (bs)
-        for (int64_t o = 0; o < O; ++o)
-          for (int64_t l = 0; l < L; ++l) yn[o * L + l] += bs[o];
-    }
+    split_samples(N, macs, [&](int64_t begin, int64_t end, int part) {
+      T* c = cols.get() + part * CKL;
+      for (int64_t n = begin; n < end; ++n) {
+        T* yn = y + n * O * L;
+        // cols [CK, L] = im2col(x[n]);
+        // out[n][group g] [Og, L] = weight[group g] [Og, CKg] x cols[group g] [CKg, L] (+ bias)
+        im2col(x + n * C * w.in_plane(), c, C, w, masks);
+        for (int64_t g = 0; g < groups; ++g)
+          gemm<T>(false, false, Og, L, CKg, wt + g * Og * CKg, c + g * CKg * L, T(0),
+                  yn + g * Og * L);
+        if (bs)
+          for (int64_t o = 0; o < O; ++o)
+            for (int64_t l = 0; l < L; ++l) yn[o * L + l] += bs[o];
+      }
+    });
   });
 
   if (needs_grad({&input, &weight, &bias}))
@@ -486,31 +578,53 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
              if (need_x) r[0] = zeros(xs, g.dtype());
              if (need_w) r[1] = zeros(ws, g.dtype());
              if (need_b) r[2] = zeros({ws[0]}, g.dtype());
+             // The batch split over two cores as in forward; part 1 accumulates grad_weight
+             // and grad_bias into its own buffers, added to part 0's at the end.
+             const double macs = double(N) * double(O) * double(L) * double(CKg);
              dispatch(g.dtype(), [&](auto tag) {
                using T = decltype(tag);
-               auto cols = scratch<T>("conv2d", need_x || need_w ? CK * L : 0);
+               const int64_t CKL = need_x || need_w ? CK * L : 0;
+               auto cols = scratch<T>("conv2d", CKL * (N >= 2 ? 2 : 1));
+               std::vector<T> part1_w(need_w && N >= 2 ? O * CKg : 0),
+                   part1_b(need_b && N >= 2 ? O : 0);
                const std::vector<T> masks = one_run_masks<T>(w);
-               for (int64_t n = 0; n < N; ++n) {
-                 const T* gn = g.impl()->data<T>() + n * O * L;  // grad_out[n] [O, L]
-                 if (need_b) {
-                   // grad_bias [O] += grad_out[n] [O, L] summed over L
-                   T* gb = r[2].impl()->data<T>();
-                   for (int64_t o = 0; o < O; ++o) gb[o] += row_sum(gn + o * L, L);
+               const T* go = g.impl()->data<T>();
+               const T* xd = need_w ? x.impl()->data<T>() : nullptr;
+               const T* wd = need_x ? wt.impl()->data<T>() : nullptr;
+               T* gx = need_x ? r[0].impl()->data<T>() : nullptr;
+               const int parts = split_samples(N, macs, [&](int64_t begin, int64_t end, int part) {
+                 T* c = cols.get() + part * CKL;
+                 T* gw = !need_w ? nullptr : part ? part1_w.data() : r[1].impl()->data<T>();
+                 T* gb = !need_b ? nullptr : part ? part1_b.data() : r[2].impl()->data<T>();
+                 for (int64_t n = begin; n < end; ++n) {
+                   const T* gn = go + n * O * L;  // grad_out[n] [O, L]
+                   if (gb)  // grad_bias [O] += grad_out[n] [O, L] summed over L
+                     for (int64_t o = 0; o < O; ++o) gb[o] += row_sum(gn + o * L, L);
+                   if (gw) {
+                     // per group: grad_weight [Og, CKg] += grad_out[n] [Og, L] x cols^T [L, CKg]
+                     im2col(xd + n * C * w.in_plane(), c, C, w, masks);
+                     for (int64_t q = 0; q < groups; ++q)
+                       gemm<T>(false, true, Og, CKg, L, gn + q * Og * L, c + q * CKg * L, T(1),
+                               gw + q * Og * CKg);
+                   }
+                   if (gx) {
+                     // per group: dcols [CKg, L] = weight^T [CKg, Og] x grad_out[n] [Og, L]
+                     // (reusing cols); col2im adds it into grad_input[n] [C, H, W]
+                     for (int64_t q = 0; q < groups; ++q)
+                       gemm<T>(true, false, CKg, L, Og, wd + q * Og * CKg, gn + q * Og * L, T(0),
+                               c + q * CKg * L);
+                     col2im(c, gx + n * C * w.in_plane(), C, w, masks);
+                   }
                  }
+               });
+               if (parts == 2) {
                  if (need_w) {
-                   // per group: grad_weight [Og, CKg] += grad_out[n] [Og, L] x cols^T [L, CKg]
-                   im2col(x.impl()->data<T>() + n * C * w.in_plane(), cols.get(), C, w, masks);
-                   for (int64_t q = 0; q < groups; ++q)
-                     gemm<T>(false, true, Og, CKg, L, gn + q * Og * L, cols.get() + q * CKg * L,
-                             T(1), r[1].impl()->data<T>() + q * Og * CKg);
+                   T* gw = r[1].impl()->data<T>();
+                   for (std::size_t i = 0; i < part1_w.size(); ++i) gw[i] += part1_w[i];
                  }
-                 if (need_x) {
-                   // per group: dcols [CKg, L] = weight^T [CKg, Og] x grad_out[n] [Og, L]
-                   // (reusing cols); col2im adds it into grad_input[n] [C, H, W]
-                   for (int64_t q = 0; q < groups; ++q)
-                     gemm<T>(true, false, CKg, L, Og, wt.impl()->data<T>() + q * Og * CKg,
-                             gn + q * Og * L, T(0), cols.get() + q * CKg * L);
-                   col2im(cols.get(), r[0].impl()->data<T>() + n * C * w.in_plane(), C, w, masks);
+                 if (need_b) {
+                   T* gb = r[2].impl()->data<T>();
+                   for (std::size_t i = 0; i < part1_b.size(); ++i) gb[i] += part1_b[i];
                  }
                }
              });
