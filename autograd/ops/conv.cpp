@@ -651,21 +651,23 @@ Tensor max_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
   // out [N, C, Ho, Wo]; argmax [N*C*Ho*Wo] = where in its input plane each maximum came from
   Tensor out = empty({xs[0], xs[1], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},
                      input.dtype());
-  std::vector<int64_t> argmax(grad ? static_cast<std::size_t>(planes * L) : 0);
+  // (not zero-filled: both kernels write every element)
+  std::shared_ptr<int64_t[]> argmax(grad ? new int64_t[static_cast<std::size_t>(planes * L)]
+                                         : nullptr);
   dispatch(input.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* x = input.impl()->data<T>();
     T* y = out.impl()->data<T>();
     if (is_2x2_stride_2(w)) {
-      max_pool_2x2(x, y, grad ? argmax.data() : nullptr, planes, w);
+      max_pool_2x2(x, y, argmax.get(), planes, w);
       return;
     }
     for (int64_t q = 0; q < planes; ++q)
-      max_pool_plane(x + q * w.in_plane(), y + q * L, grad ? argmax.data() + q * L : nullptr, w);
+      max_pool_plane(x + q * w.in_plane(), y + q * L, grad ? argmax.get() + q * L : nullptr, w);
   });
 
   if (grad)
-    record("max_pool2d", out, {input}, [argmax = std::move(argmax), xs, w](const Tensor& g, Node&) {
+    record("max_pool2d", out, {input}, [argmax, xs, w](const Tensor& g, Node&) {
       const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
       // grad_input [N, C, H, W]: each grad_out element goes to its window's maximum. Disjoint
       // 2x2 windows that tile the plane write every input once (no zero fill first).
@@ -686,9 +688,9 @@ Tensor max_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
               const int64_t out_at = q * L + oy * w.Wo, in_at = q * w.in_plane() + 2 * oy * w.W;
               const bool room = in_at + w.W + 2 * Wr <= in_total && out_at + Wr <= out_total;
               const int64_t n = room ? Wr : w.Wo;
-              max_pool_row_2x2_backward(go + out_at, argmax.data() + out_at, gx + in_at, n,
+              max_pool_row_2x2_backward(go + out_at, argmax.get() + out_at, gx + in_at, n,
                                         2 * oy * w.W);
-              max_pool_row_2x2_backward(go + out_at, argmax.data() + out_at, gx + in_at + w.W, n,
+              max_pool_row_2x2_backward(go + out_at, argmax.get() + out_at, gx + in_at + w.W, n,
                                         (2 * oy + 1) * w.W);
             }
           return;
