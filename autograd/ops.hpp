@@ -186,10 +186,11 @@ Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const T
 Tensor index_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);
 
 // ---- convolution and pooling (ops/conv.cpp); not differentiable twice ----
-/// input [N, C, H, W], weight [O, C, kh, kw], bias [O] (optional) -> [N, O, H', W'].
+/// input [N, C, H, W], weight [O, C / groups, kh, kw], bias [O] (optional) -> [N, O, H', W'];
+/// groups splits the channels into `groups` independent convolutions (C and O divisible by it).
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
               std::vector<int64_t> stride = {1, 1}, std::vector<int64_t> padding = {0, 0},
-              std::vector<int64_t> dilation = {1, 1});
+              std::vector<int64_t> dilation = {1, 1}, int64_t groups = 1);
 /// input [N, C, H, W]; stride defaults to kernel_size; padding pads with -inf.
 Tensor max_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
                   std::vector<int64_t> stride = {}, std::vector<int64_t> padding = {0, 0},

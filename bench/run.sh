@@ -3,7 +3,9 @@
 # both sides' RESULT lines and the xgrad/torch ratios. Only ratios from one run count.
 #
 # Usage: bash bench/run.sh [BUILD_DIR=build]     (BUILD_DIR relative to the repo root or absolute)
-# Env:   REPEATS (default 7) for the overhead benchmarks; PYTHON (default /usr/bin/python3).
+# Env:   REPEATS (default 7) for the overhead benchmarks; PYTHON (default /usr/bin/python3);
+#        FMNIST_EPOCHS (default 1) for the Fashion-MNIST training benchmarks, FMNIST=0 skips them,
+#        ONLY=fmnist runs only them.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -13,11 +15,16 @@ build="${1:-build}"
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 py="${PYTHON:-/usr/bin/python3}"
 reps="${REPEATS:-7}"
+fm_epochs="${FMNIST_EPOCHS:-1}"
+only="${ONLY:-}"
+benches="bench_overhead bench_deep"
+[ "$only" != fmnist ] || benches=""
+[ "${FMNIST:-1}" = 0 ] || benches="$benches bench_fmnist"
 
-for b in bench_overhead bench_deep; do
+for b in $benches; do
   if [ ! -x "$build/bench/$b" ]; then
     echo "run.sh: $build/bench/$b not found; build it first:" >&2
-    echo "  cmake -S $root -B $build -DCMAKE_BUILD_TYPE=Release && cmake --build $build -j2 --target bench_overhead bench_deep" >&2
+    echo "  cmake -S $root -B $build -DCMAKE_BUILD_TYPE=Release && cmake --build $build -j2 --target $benches" >&2
     exit 1
   fi
 done
@@ -41,12 +48,30 @@ run() {
 
 echo "# bench/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) host=$(hostname) nproc=$(nproc) build=$build"
 echo "# load: $(cut -d' ' -f1-3 /proc/loadavg)"
-export BENCH_TORCH_THREADS=1 BENCH_BLAS_THREADS=2
-run xgrad overhead "$build/bench/bench_overhead" "$reps"
-run torch overhead "$py" "$torch_dir/torch_overhead.py" "$reps"
-unset BENCH_TORCH_THREADS BENCH_BLAS_THREADS
-run xgrad deep "$build/bench/bench_deep"
-run torch deep "$py" "$torch_dir/torch_deep.py"
+if [ "$only" != fmnist ]; then
+  export BENCH_TORCH_THREADS=1 BENCH_BLAS_THREADS=2
+  run xgrad overhead "$build/bench/bench_overhead" "$reps"
+  run torch overhead "$py" "$torch_dir/torch_overhead.py" "$reps"
+  unset BENCH_TORCH_THREADS BENCH_BLAS_THREADS
+  run xgrad deep "$build/bench/bench_deep"
+  run torch deep "$py" "$torch_dir/torch_deep.py"
+fi
+if [ "${FMNIST:-1}" != 0 ]; then
+  # PyTorch at its fastest setting per model (../shared/bench/README.md): one torch thread and
+  # two OpenBLAS threads; the cnn both without and with mkldnn (the table takes the faster).
+  # xgrad gets the same OpenBLAS setting.
+  export BENCH_TORCH_THREADS=1 BENCH_BLAS_THREADS=2
+  for m in softmax mlp cnn; do
+    run xgrad "fmnist_$m" "$build/bench/bench_fmnist" "$m" "$fm_epochs"
+    if [ "$m" = cnn ]; then
+      run torch "fmnist_${m}_nomkldnn" "$py" "$torch_dir/torch_fmnist.py" "$m" "$fm_epochs" 64 --no-mkldnn
+      run torch "fmnist_$m" "$py" "$torch_dir/torch_fmnist.py" "$m" "$fm_epochs" 64
+    else
+      run torch "fmnist_$m" "$py" "$torch_dir/torch_fmnist.py" "$m" "$fm_epochs" 64
+    fi
+  done
+  unset BENCH_TORCH_THREADS BENCH_BLAS_THREADS
+fi
 
 echo
 echo "# ratios xgrad/torch (lower is better for xgrad; target = the lead's goal)"
@@ -59,7 +84,8 @@ out = sys.argv[1]
 
 def results(side):
     rows = []
-    for name in ("overhead", "deep"):
+    for name in ("overhead", "deep", "fmnist_softmax", "fmnist_mlp", "fmnist_cnn",
+                 "fmnist_cnn_nomkldnn"):
         path = os.path.join(out, "%s.%s" % (side, name))
         if not os.path.exists(path):
             continue
@@ -76,6 +102,8 @@ def index(rows):
             key = ("chain", r["shape"], r["operands"])
         elif r["bench"] == "deep":
             key = ("deep", r["n"], r["mode"])
+        elif r["bench"] == "fmnist":
+            key = ("fmnist", r["model"], r["mkldnn"])
         else:
             key = (r["bench"],)
         ix[key] = r
@@ -97,6 +125,8 @@ lines = []
 
 def row(label, key, field, target="", combine=None):
     a, b = xg.get(key), th.get(key)
+    if a is None and b is None:  # not run (ONLY=...)
+        return
     if a is None or b is None:
         x = t = None
     elif combine:
@@ -137,6 +167,29 @@ for n in ("100000", "1000000"):
     row("deep %s nobackward peak RSS MB" % n, k, "peak_rss_mb", "<=0.400" if big else "")
     row("deep %s graph bytes/op" % n, k, "graph_bytes_per_op")
 
+
+def fmnist_rows():
+    for m in ("softmax", "mlp", "cnn"):
+        a = xg.get(("fmnist", m, "0"))
+        # PyTorch's best: the faster of its mkldnn and non-mkldnn runs
+        runs = [r for r in (th.get(("fmnist", m, "0")), th.get(("fmnist", m, "1"))) if r]
+        b = min(runs, key=lambda r: num(r, "epoch_s_median") or 1e30) if runs else None
+        tgt = "<=0.670" if m == "cnn" else "<=0.500"
+        for label, field, target in (("s/epoch", "epoch_s_median", tgt),
+                                     ("peak RSS MB", "peak_rss_mb", "<=0.500"),
+                                     ("test acc", "test_acc_final", "")):
+            x = num(a, field) if a else None
+            t = num(b, field) if b else None
+            ratio = "%.3f" % (x / t) if x is not None and t else "na"
+            fmt = lambda v: "na" if v is None else "%.3f" % v
+            name = "fmnist %s %s" % (m, label)
+            if b is not None and label == "s/epoch" and len(runs) > 1:
+                name += " (torch mkldnn=%s)" % b["mkldnn"]
+            lines.append((name, fmt(x), fmt(t), ratio, target))
+
+
+fmnist_rows()
+
 w = max(len(l[0]) for l in lines)
 print("%-*s %12s %12s %8s %8s" % (w, "metric", "xgrad", "torch", "ratio", "target"))
 for label, x, t, ratio, target in lines:
@@ -146,8 +199,9 @@ crashed = [("xgrad", k) for k, r in xg.items() if r.get("crashed", "0") != "0"]
 crashed += [("torch", k) for k, r in th.items() if r.get("crashed", "0") != "0"]
 for side, k in crashed:
     print("# CRASH %s %s rc=%s" % (side, " ".join(k), (xg if side == "xgrad" else th)[k]["rc"]))
-fr = [(s, float(r["foreign_frac"])) for s, ix in (("xgrad", xg), ("torch", th))
-      for r in ix.values() if "foreign_frac" in r]
+fr = [(s, float(r.get("foreign_frac", r.get("foreign_frac_max")))) for s, ix in
+      (("xgrad", xg), ("torch", th)) for r in ix.values()
+      if "foreign_frac" in r or "foreign_frac_max" in r]
 if fr:
     worst = max(fr, key=lambda p: p[1])
     print("# max foreign_frac=%.3f (%s): other processes' CPU share during a measurement; "

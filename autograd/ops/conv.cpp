@@ -11,9 +11,16 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "autograd/detail/impl.hpp"
@@ -264,6 +271,86 @@ T row_sum(const T* p, int64_t n) {
   return s;
 }
 
+// ---- two cores for conv2d's sample loops ----
+
+/// One helper thread that runs a task while the caller runs another (conv2d splits its batch
+/// in two halves). Started on first use; idle, it waits on a condition variable. One caller at
+/// a time: another thread that finds it busy runs its whole loop itself.
+class Helper {
+ public:
+  static Helper& get() {
+    static Helper h;
+    return h;
+  }
+  /// Runs `there` on the helper thread and `here` on this one, and returns when both are done;
+  /// false (having run nothing) when another caller holds the helper.
+  bool try_run(const std::function<void()>& there, const std::function<void()>& here) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    {
+      std::lock_guard<std::mutex> l(m_);
+      task_ = &there;
+    }
+    wake_.notify_one();
+    std::exception_ptr error;
+    try {
+      here();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::unique_lock<std::mutex> l(m_);
+    done_.wait(l, [&] { return task_ == nullptr; });  // `there` may use this frame's data
+    if (error) std::rethrow_exception(error);
+    return true;
+  }
+  ~Helper() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      quit_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  Helper() : thread_([this] { loop(); }) {}
+  void loop() {
+    std::unique_lock<std::mutex> l(m_);
+    for (;;) {
+      wake_.wait(l, [&] { return quit_ || task_ != nullptr; });
+      if (quit_) return;
+      l.unlock();
+      (*task_)();  // conv2d's kernels do not throw (their buffers are allocated before)
+      l.lock();
+      task_ = nullptr;
+      done_.notify_one();
+    }
+  }
+  std::mutex busy_, m_;
+  std::condition_variable wake_, done_;
+  const std::function<void()>* task_ = nullptr;
+  bool quit_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+/// Runs body(begin, end, part) over samples [0, n): as [0, n/2) here (part 0) and [n/2, n) on
+/// the helper thread (part 1) when there are two samples or more, `macs` multiply-adds of work
+/// (enough to pay for the hand-over, some microseconds) and two cores, unless the environment
+/// sets XGRAD_NUM_THREADS=1; else body(0, n, 0). Returns the number of parts used.
+int split_samples(int64_t n, double macs, const std::function<void(int64_t, int64_t, int)>& body) {
+  static const bool two = [] {
+    const char* e = std::getenv("XGRAD_NUM_THREADS");
+    return std::thread::hardware_concurrency() >= 2 && !(e && std::string(e) == "1");
+  }();
+  if (n >= 2 && macs >= double(1 << 20) && two) {
+    const int64_t mid = n / 2;
+    const std::function<void()> there = [&] { body(mid, n, 1); };
+    if (Helper::get().try_run(there, [&] { body(0, mid, 0); })) return 2;
+  }
+  body(0, n, 0);
+  return 1;
+}
+
 // ---- pooling kernels (one [H, W] plane -> one [Ho, Wo] plane) ----
 
 /// Max over each window; arg[o] = the plane offset y*W + x of the maximum (first of ties, NaN
@@ -290,6 +377,76 @@ void max_pool_plane(const T* x, T* out, int64_t* arg, const Window& w) {
       out[oy * w.Wo + ox] = best;
       if (arg) arg[oy * w.Wo + ox] = at;
     }
+}
+
+/// Outputs [0, n) of one output row of a 2x2, stride 2 max pool: input rows r0 (top) and r1
+/// (bottom), arguments (if kArg) relative to `base` (the plane offset of r0) with plane width
+/// W. The same values, arguments, tie and NaN rules as max_pool_plane, written with selects
+/// only, so that the loop vectorizes.
+template <bool kArg, typename T>
+inline void max_pool_row_2x2(const T* __restrict r0, const T* __restrict r1, T* __restrict o,
+                             int64_t* __restrict a, int64_t n, int64_t base, int64_t W) {
+  for (int64_t ox = 0; ox < n; ++ox) {
+    const T v0 = r0[2 * ox], v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+    T best = v0;
+    int64_t at = 0;
+    // taps in the order (0,1) (1,0) (1,1): taken if larger than the best so far, or NaN
+    const bool t1 = (v1 > best) | (v1 != v1);
+    best = t1 ? v1 : best;
+    at = t1 ? 1 : at;
+    const bool t2 = (v2 > best) | (v2 != v2);
+    best = t2 ? v2 : best;
+    at = t2 ? W : at;
+    const bool t3 = (v3 > best) | (v3 != v3);
+    best = t3 ? v3 : best;
+    at = t3 ? W + 1 : at;
+    o[ox] = best;
+    if constexpr (kArg) a[ox] = base + 2 * ox + at;
+  }
+}
+
+/// max_pool2d's forward for the 2x2 window with stride 2 (no padding, no dilation) over all
+/// `planes` planes. Each output row runs as a whole number of 8-wide vectors: the extra outputs
+/// land in the next rows, which are written after, and a row whose rounded-up reads or writes
+/// would leave the buffers runs exactly. (Rows are short, 14 or 7 here: a vector loop plus a
+/// scalar tail per row would be mostly tail.)
+template <typename T>
+void max_pool_2x2(const T* x, T* out, int64_t* arg, int64_t planes, const Window& w) {
+  constexpr int64_t V = 8;
+  const int64_t Wr = (w.Wo + V - 1) / V * V;  // outputs computed per row
+  const int64_t in_total = planes * w.in_plane(), out_total = planes * w.out_plane();
+  for (int64_t q = 0; q < planes; ++q)
+    for (int64_t oy = 0; oy < w.Ho; ++oy) {
+      const int64_t in_at = q * w.in_plane() + 2 * oy * w.W, out_at = q * w.out_plane() + oy * w.Wo;
+      const bool room = in_at + w.W + 2 * Wr <= in_total && out_at + Wr <= out_total;
+      const int64_t n = room ? Wr : w.Wo;
+      if (arg)
+        max_pool_row_2x2<true>(x + in_at, x + in_at + w.W, out + out_at, arg + out_at, n,
+                               2 * oy * w.W, w.W);
+      else
+        max_pool_row_2x2<false>(x + in_at, x + in_at + w.W, out + out_at, nullptr, n, 2 * oy * w.W,
+                                w.W);
+    }
+}
+
+/// The adjoint of one output row of max_pool_2x2 when the windows tile the plane: writes input
+/// row `r` (r0 of that row, 2n values) from grad_out g [n] and arguments a [n], each input
+/// getting its window's gradient if it was the maximum, else 0. `pos` is the plane offset of
+/// r's first element.
+template <typename T>
+inline void max_pool_row_2x2_backward(const T* __restrict g, const int64_t* __restrict a,
+                                      T* __restrict r, int64_t n, int64_t pos) {
+  for (int64_t ox = 0; ox < n; ++ox) {
+    const T v = g[ox];
+    r[2 * ox] = a[ox] == pos + 2 * ox ? v : T(0);
+    r[2 * ox + 1] = a[ox] == pos + 2 * ox + 1 ? v : T(0);
+  }
+}
+
+/// True for the 2x2 window with stride 2, no padding and no dilation (max_pool_2x2).
+bool is_2x2_stride_2(const Window& w) {
+  return w.kh == 2 && w.kw == 2 && w.sh == 2 && w.sw == 2 && w.ph == 0 && w.pw == 0 && w.dh == 1 &&
+         w.dw == 1;
 }
 
 /// Sum over each window's inputs (padding counts as zeros), times `scale`.
@@ -335,18 +492,27 @@ void sum_pool_plane_backward(const T* g, T* gx, T scale, const Window& w) {
 // ---- conv2d ----
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
               std::vector<int64_t> stride, std::vector<int64_t> padding,
-              std::vector<int64_t> dilation) {
+              std::vector<int64_t> dilation, int64_t groups) {
   check_defined("conv2d", input);
   check_defined("conv2d", weight);
   const Shape& xs = input.shape();
   const Shape& ws = weight.shape();
   if (input.dim() != 4) fail("conv2d: expected input [N, C, H, W] (4-D), got shape ", xs);
-  if (weight.dim() != 4) fail("conv2d: expected weight [O, C, kh, kw] (4-D), got shape ", ws);
+  if (weight.dim() != 4)
+    fail("conv2d: expected weight [O, C / groups, kh, kw] (4-D), got shape ", ws);
   check_same_dtype("conv2d", input, weight);
   check_floating("conv2d", input);
-  if (xs[1] != ws[1])
+  if (groups <= 0) fail("conv2d: groups must be positive, got ", groups);
+  const auto G = static_cast<std::size_t>(groups);
+  if (ws[0] % G != 0)
+    fail("conv2d: weight of shape ", ws, " has ", ws[0],
+         " output channels, not divisible by groups ", groups);
+  if (groups == 1 && xs[1] != ws[1])
     fail("conv2d: input of shape ", xs, " has ", xs[1], " channels but weight of shape ", ws,
          " expects ", ws[1]);
+  if (groups > 1 && (xs[1] % G != 0 || xs[1] / G != ws[1]))
+    fail("conv2d: input of shape ", xs, " has ", xs[1], " channels but weight of shape ", ws,
+         " with groups ", groups, " expects ", ws[1], " per group (", ws[1], " x ", groups, ")");
   if (bias.defined()) {
     check_same_dtype("conv2d", input, bias);
     if (bias.shape() != Shape{ws[0]})
@@ -359,70 +525,106 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                   pair_arg("conv2d", "stride", stride), pair_arg("conv2d", "padding", padding),
                   pair_arg("conv2d", "dilation", dilation), false);
   const auto N = static_cast<int64_t>(xs[0]), C = static_cast<int64_t>(xs[1]);
-  const auto O = static_cast<int64_t>(ws[0]);
+  const auto O = static_cast<int64_t>(ws[0]), Og = O / groups;
   const auto CK = static_cast<int64_t>(checked_numel("conv2d", {xs[1], ws[2], ws[3]}));
-  const int64_t L = w.out_plane();
+  const int64_t CKg = CK / groups, L = w.out_plane();
 
-  // One sample at a time, so cols stays small. (Stacking several samples into one wider GEMM
-  // measured no faster here, and slower once OpenBLAS starts threading the skinny products.)
+  // One sample at a time, so cols stays small; group g reads rows [g CKg, (g + 1) CKg) of cols
+  // and writes output channels [g Og, (g + 1) Og). The batch is split over two cores (each
+  // half with its own cols).
   Tensor out = empty({xs[0], ws[0], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},
                      input.dtype());
+  const double macs = double(N) * double(O) * double(L) * double(CKg);
   dispatch(input.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* x = input.impl()->data<T>();
     const T* wt = weight.impl()->data<T>();
     const T* bs = bias.defined() ? bias.impl()->data<T>() : nullptr;
-    auto cols = scratch<T>("conv2d", checked_mul("conv2d", CK, L));
+    T* y = out.impl()->data<T>();
+    const int64_t CKL = checked_mul("conv2d", CK, L);
+    auto cols = scratch<T>("conv2d", checked_mul("conv2d", CKL, N >= 2 ? 2 : 1));
     const std::vector<T> masks = one_run_masks<T>(w);
-    for (int64_t n = 0; n < N; ++n) {
-      T* yn = out.impl()->data<T>() + n * O * L;
-      // cols [CK, L] = im2col(x[n]);  out[n] [O, L] = weight [O, CK] x cols [CK, L] (+ bias)
-      im2col(x + n * C * w.in_plane(), cols.get(), C, w, masks);
-      gemm<T>(false, false, O, L, CK, wt, cols.get(), T(0), yn);
-      if (bs)
-        for (int64_t o = 0; o < O; ++o)
-          for (int64_t l = 0; l < L; ++l) yn[o * L + l] += bs[o];
-    }
+    split_samples(N, macs, [&](int64_t begin, int64_t end, int part) {
+      T* c = cols.get() + part * CKL;
+      for (int64_t n = begin; n < end; ++n) {
+        T* yn = y + n * O * L;
+        // cols [CK, L] = im2col(x[n]);
+        // out[n][group g] [Og, L] = weight[group g] [Og, CKg] x cols[group g] [CKg, L] (+ bias)
+        im2col(x + n * C * w.in_plane(), c, C, w, masks);
+        for (int64_t g = 0; g < groups; ++g)
+          gemm<T>(false, false, Og, L, CKg, wt + g * Og * CKg, c + g * CKg * L, T(0),
+                  yn + g * Og * L);
+        if (bs)
+          for (int64_t o = 0; o < O; ++o)
+            for (int64_t l = 0; l < L; ++l) yn[o * L + l] += bs[o];
+      }
+    });
   });
 
   if (needs_grad({&input, &weight, &bias}))
     record("conv2d", out, {input, weight, bias},
            // Saves only what backward reads: the input for grad_weight, the weight for grad_input.
            [sx = SavedTensor(weight.requires_grad() ? input : Tensor()),
-            sw = SavedTensor(input.requires_grad() ? weight : Tensor()), xs, ws,
-            w](const Tensor& g, Node& node) {
+            sw = SavedTensor(input.requires_grad() ? weight : Tensor()), xs, ws, w,
+            groups](const Tensor& g, Node& node) {
              const bool need_x = node.needs_grad(0), need_w = node.needs_grad(1),
                         need_b = node.needs_grad(2);
              const Tensor x = need_w ? sx.unpack(node) : Tensor();
              const Tensor wt = need_x ? sw.unpack(node) : Tensor();
              const auto N = static_cast<int64_t>(xs[0]), C = static_cast<int64_t>(xs[1]);
-             const auto O = static_cast<int64_t>(ws[0]);
-             const int64_t CK = C * w.kh * w.kw, L = w.out_plane();
+             const auto O = static_cast<int64_t>(ws[0]), Og = O / groups;
+             const int64_t CK = C * w.kh * w.kw, CKg = CK / groups, L = w.out_plane();
              TensorList r(3);
              if (need_x) r[0] = zeros(xs, g.dtype());
              if (need_w) r[1] = zeros(ws, g.dtype());
              if (need_b) r[2] = zeros({ws[0]}, g.dtype());
+             // The batch split over two cores as in forward; part 1 accumulates grad_weight
+             // and grad_bias into its own buffers, added to part 0's at the end.
+             const double macs = double(N) * double(O) * double(L) * double(CKg);
              dispatch(g.dtype(), [&](auto tag) {
                using T = decltype(tag);
-               auto cols = scratch<T>("conv2d", need_x || need_w ? CK * L : 0);
+               const int64_t CKL = need_x || need_w ? CK * L : 0;
+               auto cols = scratch<T>("conv2d", CKL * (N >= 2 ? 2 : 1));
+               std::vector<T> part1_w(need_w && N >= 2 ? O * CKg : 0),
+                   part1_b(need_b && N >= 2 ? O : 0);
                const std::vector<T> masks = one_run_masks<T>(w);
-               for (int64_t n = 0; n < N; ++n) {
-                 const T* gn = g.impl()->data<T>() + n * O * L;  // grad_out[n] [O, L]
-                 if (need_b) {
-                   // grad_bias [O] += grad_out[n] [O, L] summed over L
-                   T* gb = r[2].impl()->data<T>();
-                   for (int64_t o = 0; o < O; ++o) gb[o] += row_sum(gn + o * L, L);
+               const T* go = g.impl()->data<T>();
+               const T* xd = need_w ? x.impl()->data<T>() : nullptr;
+               const T* wd = need_x ? wt.impl()->data<T>() : nullptr;
+               T* gx = need_x ? r[0].impl()->data<T>() : nullptr;
+               const int parts = split_samples(N, macs, [&](int64_t begin, int64_t end, int part) {
+                 T* c = cols.get() + part * CKL;
+                 T* gw = !need_w ? nullptr : part ? part1_w.data() : r[1].impl()->data<T>();
+                 T* gb = !need_b ? nullptr : part ? part1_b.data() : r[2].impl()->data<T>();
+                 for (int64_t n = begin; n < end; ++n) {
+                   const T* gn = go + n * O * L;  // grad_out[n] [O, L]
+                   if (gb)  // grad_bias [O] += grad_out[n] [O, L] summed over L
+                     for (int64_t o = 0; o < O; ++o) gb[o] += row_sum(gn + o * L, L);
+                   if (gw) {
+                     // per group: grad_weight [Og, CKg] += grad_out[n] [Og, L] x cols^T [L, CKg]
+                     im2col(xd + n * C * w.in_plane(), c, C, w, masks);
+                     for (int64_t q = 0; q < groups; ++q)
+                       gemm<T>(false, true, Og, CKg, L, gn + q * Og * L, c + q * CKg * L, T(1),
+                               gw + q * Og * CKg);
+                   }
+                   if (gx) {
+                     // per group: dcols [CKg, L] = weight^T [CKg, Og] x grad_out[n] [Og, L]
+                     // (reusing cols); col2im adds it into grad_input[n] [C, H, W]
+                     for (int64_t q = 0; q < groups; ++q)
+                       gemm<T>(true, false, CKg, L, Og, wd + q * Og * CKg, gn + q * Og * L, T(0),
+                               c + q * CKg * L);
+                     col2im(c, gx + n * C * w.in_plane(), C, w, masks);
+                   }
                  }
+               });
+               if (parts == 2) {
                  if (need_w) {
-                   // grad_weight [O, CK] += grad_out[n] [O, L] x cols^T [L, CK]
-                   im2col(x.impl()->data<T>() + n * C * w.in_plane(), cols.get(), C, w, masks);
-                   gemm<T>(false, true, O, CK, L, gn, cols.get(), T(1), r[1].impl()->data<T>());
+                   T* gw = r[1].impl()->data<T>();
+                   for (std::size_t i = 0; i < part1_w.size(); ++i) gw[i] += part1_w[i];
                  }
-                 if (need_x) {
-                   // dcols [CK, L] = weight^T [CK, O] x grad_out[n] [O, L] (reusing cols);
-                   // col2im adds it into grad_input[n] [C, H, W]
-                   gemm<T>(true, false, CK, L, O, wt.impl()->data<T>(), gn, T(0), cols.get());
-                   col2im(cols.get(), r[0].impl()->data<T>() + n * C * w.in_plane(), C, w, masks);
+                 if (need_b) {
+                   T* gb = r[2].impl()->data<T>();
+                   for (std::size_t i = 0; i < part1_b.size(); ++i) gb[i] += part1_b[i];
                  }
                }
              });
@@ -449,24 +651,50 @@ Tensor max_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
   // out [N, C, Ho, Wo]; argmax [N*C*Ho*Wo] = where in its input plane each maximum came from
   Tensor out = empty({xs[0], xs[1], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},
                      input.dtype());
-  std::vector<int64_t> argmax(grad ? static_cast<std::size_t>(planes * L) : 0);
+  // (not zero-filled: both kernels write every element)
+  std::shared_ptr<int64_t[]> argmax(grad ? new int64_t[static_cast<std::size_t>(planes * L)]
+                                         : nullptr);
   dispatch(input.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* x = input.impl()->data<T>();
     T* y = out.impl()->data<T>();
+    if (is_2x2_stride_2(w)) {
+      max_pool_2x2(x, y, argmax.get(), planes, w);
+      return;
+    }
     for (int64_t q = 0; q < planes; ++q)
-      max_pool_plane(x + q * w.in_plane(), y + q * L, grad ? argmax.data() + q * L : nullptr, w);
+      max_pool_plane(x + q * w.in_plane(), y + q * L, grad ? argmax.get() + q * L : nullptr, w);
   });
 
   if (grad)
-    record("max_pool2d", out, {input}, [argmax = std::move(argmax), xs, w](const Tensor& g, Node&) {
+    record("max_pool2d", out, {input}, [argmax, xs, w](const Tensor& g, Node&) {
       const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
-      // grad_input [N, C, H, W]: each grad_out element goes to its window's maximum
-      TensorList r{zeros(xs, g.dtype())};
+      // grad_input [N, C, H, W]: each grad_out element goes to its window's maximum. Disjoint
+      // 2x2 windows that tile the plane write every input once (no zero fill first).
+      const bool tiled = is_2x2_stride_2(w) && w.H % 2 == 0 && w.W % 2 == 0;
+      TensorList r{tiled ? empty(xs, g.dtype()) : zeros(xs, g.dtype())};
       dispatch(g.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* go = g.impl()->data<T>();
         T* gx = r[0].impl()->data<T>();
+        if (tiled) {
+          // as max_pool_2x2: rows rounded up to whole vectors where the buffers have room
+          // (the top row's extra writes land in the bottom row, written next; the bottom row's
+          // in the next window row)
+          const int64_t Wr = (w.Wo + 7) / 8 * 8, in_total = planes * w.in_plane();
+          const int64_t out_total = planes * L;
+          for (int64_t q = 0; q < planes; ++q)
+            for (int64_t oy = 0; oy < w.Ho; ++oy) {
+              const int64_t out_at = q * L + oy * w.Wo, in_at = q * w.in_plane() + 2 * oy * w.W;
+              const bool room = in_at + w.W + 2 * Wr <= in_total && out_at + Wr <= out_total;
+              const int64_t n = room ? Wr : w.Wo;
+              max_pool_row_2x2_backward(go + out_at, argmax.get() + out_at, gx + in_at, n,
+                                        2 * oy * w.W);
+              max_pool_row_2x2_backward(go + out_at, argmax.get() + out_at, gx + in_at + w.W, n,
+                                        (2 * oy + 1) * w.W);
+            }
+          return;
+        }
         for (int64_t q = 0; q < planes; ++q)
           for (int64_t o = 0; o < L; ++o)
             if (const int64_t a = argmax[q * L + o]; a >= 0)

@@ -293,6 +293,13 @@ std::vector<Case> cases() {
        },
        Init::normal,
        false},
+      {"conv2d/groups 2",
+       {{2, 4, 5, 4}, {6, 2, 2, 3}, {6}},
+       [](auto x) {
+         return conv2d(x[0], x[1], x[2], {1, 2}, {1, 1}, {1, 1}, 2);
+       },
+       Init::normal,
+       false},
       {"max_pool2d",
        {{2, 2, 4, 5}},
        [](auto x) {
