@@ -192,19 +192,8 @@ Tensor Conv2d::forward(const Tensor& input) {
     if (x.size(1) != static_cast<std::size_t>(o.in_channels()))
       fail(who(*this), ": expected ", o.in_channels(), " input channels (dim 1), got input shape ",
            input.shape());
-    if (o.groups() == 1)  // one convolution over all channels: the conv2d op directly
-      return conv2d(x, weight, bias, o.stride().vec(), o.padding().vec(), o.dilation().vec());
-    // Groups: group g convolves input channels [g C_in/G, (g+1) C_in/G) with output channels
-    // [g C_out/G, (g+1) C_out/G) of weight and bias; the outputs are joined along dim 1.
-    const int64_t cin = o.in_channels() / o.groups(), cout = o.out_channels() / o.groups();
-    TensorList outs;
-    outs.reserve(static_cast<std::size_t>(o.groups()));
-    for (int64_t g = 0; g < o.groups(); ++g) {
-      const Tensor b = bias.defined() ? narrow(bias, 0, g * cout, cout) : Tensor();
-      outs.push_back(conv2d(narrow(x, 1, g * cin, cin), narrow(weight, 0, g * cout, cout), b,
-                            o.stride().vec(), o.padding().vec(), o.dilation().vec()));
-    }
-    return cat(outs, 1);
+    return conv2d(x, weight, bias, o.stride().vec(), o.padding().vec(), o.dilation().vec(),
+                  o.groups());
   });
 }
 
