@@ -336,19 +336,26 @@ class Helper {
 /// Runs body(begin, end, part) over samples [0, n): as [0, n/2) here (part 0) and [n/2, n) on
 /// the helper thread (part 1) when there are two samples or more, `macs` multiply-adds of work
 /// (enough to pay for the hand-over, some microseconds) and two cores, unless the environment
-/// sets XGRAD_NUM_THREADS=1; else body(0, n, 0). Returns the number of parts used.
+/// sets XGRAD_NUM_THREADS=1 (then both halves run here, in order); small work runs as
+/// body(0, n, 0). Returns the number of parts used.
 int split_samples(int64_t n, double macs, const std::function<void(int64_t, int64_t, int)>& body) {
   static const bool two = [] {
     const char* e = std::getenv("XGRAD_NUM_THREADS");
     return std::thread::hardware_concurrency() >= 2 && !(e && std::string(e) == "1");
   }();
-  if (n >= 2 && macs >= double(1 << 20) && two) {
-    const int64_t mid = n / 2;
-    const std::function<void()> there = [&] { body(mid, n, 1); };
-    if (Helper::get().try_run(there, [&] { body(0, mid, 0); })) return 2;
+  if (n < 2 || macs < double(1 << 20)) {
+    body(0, n, 0);
+    return 1;
   }
-  body(0, n, 0);
-  return 1;
+  // The same two halves whoever runs them (helper busy, one core, XGRAD_NUM_THREADS=1), so the
+  // partial sums, and the results, are bit-identical in every case.
+  const int64_t mid = n / 2;
+  const std::function<void()> there = [&] { body(mid, n, 1); };
+  if (!two || !Helper::get().try_run(there, [&] { body(0, mid, 0); })) {
+    body(0, mid, 0);
+    body(mid, n, 1);
+  }
+  return 2;
 }
 
 // ---- pooling kernels (one [H, W] plane -> one [Ho, Wo] plane) ----
