@@ -125,6 +125,20 @@ Tensor with_scalar(const Tensor& a, double s, F f) {
   return out;
 }
 
+/// out = f(a[i], b[i]) for two tensors of one shape and dtype (backward kernels).
+template <typename F>
+Tensor zip(const Tensor& a, const Tensor& b, F f) {
+  Tensor out = empty(a.shape(), a.dtype());
+  dispatch(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = a.impl()->data<T>();
+    const T* pb = b.impl()->data<T>();
+    T* po = out.impl()->data<T>();
+    for (std::size_t i = 0, n = a.numel(); i < n; ++i) po[i] = f(pa[i], pb[i]);
+  });
+  return out;
+}
+
 Tensor mask(const Tensor& a, double lo, double hi) {  // 1 where lo <= a <= hi
   return with_scalar(a, 0, [lo, hi](auto x, auto) {
     using T = decltype(x);
@@ -451,9 +465,13 @@ Tensor relu(const Tensor& a) {
   Tensor out = with_scalar(a, 0, [](auto x, auto z) { return x < z ? z : x; });
   if (needs_grad({&a}))
     record("relu", out, {a}, [so = SavedTensor(out, true)](const Tensor& g, Node& n) {
-      // 0 where out <= 0, else 1 (nan passes its gradient on, as PyTorch's threshold_backward)
-      Tensor pass = with_scalar(so.unpack(n).detach(), 0,
-                                [](auto y, auto z) { return static_cast<decltype(y)>(!(y <= z)); });
+      // 0 where out <= 0, else the gradient (nan passes it on, as PyTorch's threshold_backward)
+      const Tensor y = so.unpack(n).detach();
+      if (!is_grad_enabled() && g.dtype() == y.dtype())  // one pass, nothing to record
+        return TensorList{
+            zip(g, y, [](auto gi, auto yi) { return yi <= 0 ? decltype(gi)(0) : gi; })};
+      Tensor pass =
+          with_scalar(y, 0, [](auto v, auto z) { return static_cast<decltype(v)>(!(v <= z)); });
       return TensorList{mul(g, pass)};
     });
   return out;
