@@ -125,7 +125,7 @@ int main(int argc, char** argv) try {
     weight_decay = 5e-4;
   } else {  // two blocks Conv3x3-BatchNorm-ReLU-MaxPool with 32 and 64 channels, then Linear
     model = std::make_shared<nn::CNN>(nn::CNNOptions().channels({32, 64}));
-    lr = 0.02;
+    lr = 0.01;
     weight_decay = 5e-4;
   }
   if (!std::isnan(args.lr)) lr = args.lr;
