@@ -19,26 +19,29 @@ std::pair<std::size_t, std::size_t> op_dims(const Tensor& t, bool trans) {
   return trans ? std::make_pair(c, r) : std::make_pair(r, c);
 }
 
-/// y = op(A) x for A stored row-major [rows, cols] with leading dimension lda.
+/// y = op(A) x + beta y for A stored row-major [rows, cols] with leading dimension lda.
 template <typename T>
-void gemv(bool trans, blasint rows, blasint cols, const T* a, blasint lda, const T* x, T* y) {
+void gemv(bool trans, blasint rows, blasint cols, const T* a, blasint lda, const T* x, T beta,
+          T* y) {
   const auto TA = trans ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>)
-    cblas_sgemv(CblasRowMajor, TA, rows, cols, 1.0f, a, lda, x, 1, 0.0f, y, 1);
+    cblas_sgemv(CblasRowMajor, TA, rows, cols, 1.0f, a, lda, x, 1, beta, y, 1);
   else
-    cblas_dgemv(CblasRowMajor, TA, rows, cols, 1.0, a, lda, x, 1, 0.0, y, 1);
+    cblas_dgemv(CblasRowMajor, TA, rows, cols, 1.0, a, lda, x, 1, beta, y, 1);
 }
 
 /// C[m, n] = op(A)[m, k] op(B)[k, n] for `batch` consecutive matrices (GEMV when m or n is 1:
 /// GEMM would pack the whole matrix for a single row).
+/// With accumulate, C += op(A) op(B) (beta = 1; linear pre-fills C with the bias).
 template <typename T>
 void gemm(const T* a, const T* b, T* c, std::size_t batch, std::size_t m, std::size_t n,
-          std::size_t k, bool ta, bool tb) {
+          std::size_t k, bool ta, bool tb, bool accumulate = false) {
   if (m == 0 || n == 0) return;  // empty product: BLAS rejects a leading dimension of 0
   if (k == 0) {                  // an empty sum: zeros (BLAS must not read a or b)
-    std::fill_n(c, batch * m * n, T(0));
+    if (!accumulate) std::fill_n(c, batch * m * n, T(0));
     return;
   }
+  const T beta = accumulate ? T(1) : T(0);
   const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
   const blasint lda = ta ? M : K, ldb = tb ? K : N;
   const auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
@@ -48,13 +51,13 @@ void gemm(const T* a, const T* b, T* c, std::size_t batch, std::size_t m, std::s
     T* ci = c + i * m * n;
     if (m == 1 && n > 1) {  // a row vector times a matrix: c^T = op(B)^T a, no packing of B
       const bool bt = !tb;  // B stored [k, n] needs Trans; stored [n, k] needs NoTrans
-      gemv<T>(bt, bt ? K : N, bt ? N : K, bi, ldb, ai, ci);
+      gemv<T>(bt, bt ? K : N, bt ? N : K, bi, ldb, ai, beta, ci);
     } else if (n == 1 && m > 1) {  // a matrix times a column vector: c = op(A) b
-      gemv<T>(ta, ta ? K : M, ta ? M : K, ai, lda, bi, ci);
+      gemv<T>(ta, ta ? K : M, ta ? M : K, ai, lda, bi, beta, ci);
     } else if constexpr (std::is_same_v<T, float>) {
-      cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, ai, lda, bi, ldb, 0.0f, ci, N);
+      cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, ai, lda, bi, ldb, beta, ci, N);
     } else {
-      cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, ai, lda, bi, ldb, 0.0, ci, N);
+      cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, ai, lda, bi, ldb, beta, ci, N);
     }
   }
 }
@@ -150,17 +153,40 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   if (w.dim() != 2 || x.dim() == 0 || x.shape().back() != w.shape()[1])
     fail("linear: input of shape ", x.shape(), " and weight of shape ", w.shape(),
          " cannot be multiplied (expected weight [out, ", x.dim() ? x.shape().back() : 0, "])");
-  const std::size_t in = w.shape()[1];
+  const std::size_t in = w.shape()[1], out_features = w.shape()[0];
   Shape out(x.shape().begin(), x.shape().end() - 1);
-  out.push_back(w.shape()[0]);
+  out.push_back(out_features);
   const std::size_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
-  Tensor y = mm(x.dim() == 2 ? x : reshape(x, {rows, in}), w, false, true);
-  if (bias.defined()) {
-    check_same_dtype("linear", x, bias);
-    if (bias.shape() != Shape{w.shape()[0]})
-      fail("linear: bias of shape ", bias.shape(), " does not match weight of shape ", w.shape());
-    y = add(y, bias);
+  const Tensor x2 = x.dim() == 2 ? x : reshape(x, {rows, in});
+  if (!bias.defined()) {
+    const Tensor y = mm(x2, w, false, true);
+    return x.dim() == 2 ? y : reshape(y, out);
   }
+  check_same_dtype("linear", x, w);
+  check_same_dtype("linear", x, bias);
+  if (bias.shape() != Shape{out_features})
+    fail("linear: bias of shape ", bias.shape(), " does not match weight of shape ", w.shape());
+  // y [rows, out] = bias (one copy per row) + x [rows, in] w^T: one GEMM with beta = 1, as
+  // torch's addmm, instead of a GEMM that zeroes y and an add that reads it again.
+  Tensor y = empty({rows, out_features}, x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* py = y.impl()->data<T>();
+    const T* pb = bias.impl()->data<T>();
+    for (std::size_t r = 0; r < rows; ++r) std::copy_n(pb, out_features, py + r * out_features);
+    gemm<T>(x2.impl()->data<T>(), w.impl()->data<T>(), py, 1, rows, out_features, in, false, true,
+            /*accumulate=*/true);
+  });
+  if (needs_grad({&x2, &w, &bias}))
+    record("linear", y, {x2, w, bias},
+           [sx = SavedTensor(x2), sw = SavedTensor(w)](const Tensor& g, Node& node) {
+             TensorList r(3);
+             // g [rows, out]: dx = g w [rows, in], dw = g^T x [out, in], dbias = sum of g's rows
+             if (node.needs_grad(0)) r[0] = mm(g, sw.unpack(node));
+             if (node.needs_grad(1)) r[1] = mm(g, sx.unpack(node), true, false);
+             if (node.needs_grad(2)) r[2] = sum(g, {0});
+             return r;
+           });
   return x.dim() == 2 ? y : reshape(y, out);
 }
 
