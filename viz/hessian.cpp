@@ -253,17 +253,24 @@ class Basis {
     }
     return row(rows_++);
   }
-  // w -= V V^T w, twice (classical Gram-Schmidt with one reorthogonalization: "twice is
-  // enough"); returns the coefficients of the two passes summed (coef[j] = v_j . w_in).
+  // One classical Gram-Schmidt pass, w -= V (V^T w), by two BLAS gemv over the basis
+  // (row-major [rows, n]); adds the coefficients V^T w to coef (size rows()).
+  void project_out(double* w, std::vector<double>& coef) const {
+    if (rows_ == 0) return;
+    std::vector<double> c(rows_);
+    const int r = static_cast<int>(rows_), n = static_cast<int>(n_);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, r, n, 1.0, data_.data(), n, w, 1, 0.0, c.data(), 1);
+    cblas_dgemv(CblasRowMajor, CblasTrans, r, n, -1.0, data_.data(), n, c.data(), 1, 1.0, w, 1);
+    for (std::size_t j = 0; j < rows_; ++j) coef[j] += c[j];
+  }
+  // Full reorthogonalization of w against the basis: one pass, and a second one when the first
+  // removed more than 1 - 1/sqrt(2) of the norm (Daniel-Gragg-Kaufman-Stewart: "twice is
+  // enough"). Returns the coefficients removed.
   std::vector<double> orthogonalize(double* w) const {
-    std::vector<double> coef(rows_, 0.0), c(rows_);
-    for (int pass = 0; pass < 2; ++pass) {
-      for (std::size_t j = 0; j < rows_; ++j) c[j] = dot(row(j), w, n_);
-      for (std::size_t j = 0; j < rows_; ++j) {
-        axpy(-c[j], row(j), w, n_);
-        coef[j] += c[j];
-      }
-    }
+    std::vector<double> coef(rows_, 0.0);
+    const double before = std::sqrt(dot(w, w, n_));
+    project_out(w, coef);
+    if (std::sqrt(dot(w, w, n_)) < 0.7071 * before) project_out(w, coef);
     return coef;
   }
 
@@ -314,6 +321,8 @@ LanczosOut lanczos(HessianOperator& op, const HessianOptions& o, const char* whe
   const std::size_t n = op.size();
   if (o.top_k() > n)
     fail(where, ": top_k ", o.top_k(), " exceeds the dimension of the Hessian (", n, ")");
+  if (n > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    fail(where, ": the Hessian's dimension ", n, " exceeds what BLAS takes (2^31 - 1)");
   const std::size_t max_steps = std::min(o.max_iter(), n);
   const std::size_t k = o.top_k();
 
@@ -356,9 +365,14 @@ LanczosOut lanczos(HessianOperator& op, const HessianOptions& o, const char* whe
       res.seconds = seconds_since(t0);
       return out;
     }
-    // Full reorthogonalization against every basis vector; alpha_j = v_j . H v_j.
-    std::vector<double> coef = basis.orthogonalize(w.data());
-    alpha.push_back(coef[j]);
+    // Three-term recurrence, w = H v_j - alpha_j v_j - beta_{j-1} v_{j-1}, then full
+    // reorthogonalization against every basis vector (it removes rounding-level components, so
+    // one pass usually suffices; its correction to alpha_j is kept).
+    double aj = dot(vj, w.data(), n);
+    axpy(-aj, vj, w.data(), n);
+    if (j > 0 && beta.back() != 0.0) axpy(-beta.back(), basis.row(j - 1), w.data(), n);
+    aj += basis.orthogonalize(w.data())[j];
+    alpha.push_back(aj);
     double b = std::sqrt(dot(w.data(), w.data(), n));
 
     ritz = tridiagonal_eigh(alpha, beta);
