@@ -11,6 +11,8 @@
 // This TU includes xtensor-blas (eigh of the small tridiagonal matrix), so never <cblas.h>.
 #include "viz/hessian.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -241,14 +243,14 @@ class Basis {
  public:
   explicit Basis(std::size_t n) : n_(n) {}
   std::size_t rows() const { return rows_; }
-  double* row(std::size_t j) { return data_.data() + j * n_; }
-  const double* row(std::size_t j) const { return data_.data() + j * n_; }
+  double* row(std::size_t j) { return data_.get() + j * n_; }
+  const double* row(std::size_t j) const { return data_.get() + j * n_; }
   double* push() {
-    if (rows_ == cap_) {
+    if (rows_ == cap_) {  // uninitialized storage: rows are written before they are read
       const std::size_t cap = std::max<std::size_t>(8, cap_ * 2);
-      std::vector<double> grown(checked_mul("hessian_eigenvalues", cap, n_));
-      std::copy(data_.begin(), data_.begin() + rows_ * n_, grown.begin());
-      data_.swap(grown);
+      std::unique_ptr<double[]> grown(new double[checked_mul("hessian_eigenvalues", cap, n_)]);
+      if (rows_ > 0) std::copy(data_.get(), data_.get() + rows_ * n_, grown.get());
+      data_ = std::move(grown);
       cap_ = cap;
     }
     return row(rows_++);
@@ -259,8 +261,8 @@ class Basis {
     if (rows_ == 0) return;
     std::vector<double> c(rows_);
     const int r = static_cast<int>(rows_), n = static_cast<int>(n_);
-    cblas_dgemv(CblasRowMajor, CblasNoTrans, r, n, 1.0, data_.data(), n, w, 1, 0.0, c.data(), 1);
-    cblas_dgemv(CblasRowMajor, CblasTrans, r, n, -1.0, data_.data(), n, c.data(), 1, 1.0, w, 1);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, r, n, 1.0, data_.get(), n, w, 1, 0.0, c.data(), 1);
+    cblas_dgemv(CblasRowMajor, CblasTrans, r, n, -1.0, data_.get(), n, c.data(), 1, 1.0, w, 1);
     for (std::size_t j = 0; j < rows_; ++j) coef[j] += c[j];
   }
   // Full reorthogonalization of w against the basis: one pass, and a second one when the first
@@ -276,7 +278,7 @@ class Basis {
 
  private:
   std::size_t n_, rows_ = 0, cap_ = 0;
-  std::vector<double> data_;
+  std::unique_ptr<double[]> data_;
 };
 
 struct Ritz {
@@ -638,6 +640,7 @@ std::vector<CurvaturePoint> curvature_ratio_map(const LossFn& loss, const NamedT
   std::vector<CurvaturePoint> points;
   const std::size_t total = xs.size() * ys.size();
   const auto t0 = Clock::now();
+  const bool tty = isatty(fileno(stderr)) != 0;
   std::vector<double> buf;
   for (double b : ys)
     for (double a : xs) {
@@ -669,16 +672,18 @@ std::vector<CurvaturePoint> curvature_ratio_map(const LossFn& loss, const NamedT
         csv.flush();
         if (!csv) fail(where, ": writing '", csv_path, "' failed");
       }
-      if (options.progress()) {
+      // On a terminal the line is redrawn in place; in a log, one line per grid row.
+      const bool last = points.size() == total;
+      if (options.progress() && (tty || points.size() % xs.size() == 0)) {
         const double el = seconds_since(t0);
         const double eta =
             el / static_cast<double>(points.size()) * static_cast<double>(total - points.size());
         std::ostringstream line;
-        line << "\rcurvature map " << points.size() << "/" << total << "  a " << num(a) << " b "
-             << num(b) << "  lambda_max " << num(pt.lambda_max) << " lambda_min "
+        line << (tty ? "\r" : "") << "curvature map " << points.size() << "/" << total << "  a "
+             << num(a) << " b " << num(b) << "  lambda_max " << num(pt.lambda_max) << " lambda_min "
              << num(pt.lambda_min) << "  " << static_cast<long long>(el) << " s, ETA "
-             << static_cast<long long>(eta) << " s\x1b[K";
-        if (points.size() == total) line << "\n";
+             << static_cast<long long>(eta) << " s" << (tty ? "\x1b[K" : "");
+        if (!tty || last) line << "\n";
         std::cerr << line.str() << std::flush;
       }
     }
