@@ -117,6 +117,7 @@ struct HessianOperator::Impl {
   std::size_t size = 0;
   TensorList grads;  // dloss/dparams recorded with create_graph (empty when not recorded)
   TensorList vbuf;   // grad_outputs of the second backward, reused between products
+  std::vector<std::uint32_t> versions;  // the parameters' versions when grads was recorded
   std::int64_t count = 0;
   double loss_value = std::numeric_limits<double>::quiet_NaN();
 
@@ -132,11 +133,20 @@ struct HessianOperator::Impl {
           "hvp: the loss does not depend on the parameters (it does not require grad); is the "
           "closure run under NoGradGuard or on detached parameters?");
     grads = grad({l}, params, {}, true, true, true);
+    versions.clear();
+    for (const Tensor& p : params) versions.push_back(p.version());
+  }
+
+  // True when a parameter was modified in place since the graph was recorded.
+  bool moved() const {
+    for (std::size_t i = 0; i < params.size(); ++i)
+      if (params[i].version() != versions[i]) return true;
+    return false;
   }
 
   // H v for tensors parallel to params.
   TensorList product(const TensorList& v) {
-    if (grads.empty()) record();
+    if (grads.empty() || moved()) record();
     TensorList outs, gouts;
     for (std::size_t i = 0; i < params.size(); ++i)
       if (grads[i].defined() && grads[i].requires_grad()) {
@@ -150,9 +160,12 @@ struct HessianOperator::Impl {
         hv = grad(outs, params, gouts, reuse, false, true);
       } catch (const std::exception& e) {
         grads.clear();
-        throw std::runtime_error(std::string("hvp: ") + e.what() +
-                                 " (a Hessian-vector product needs every op between the "
-                                 "parameters and the loss to be twice differentiable)");
+        std::string msg = std::string("hvp: ") + e.what();
+        if (msg.find("double backward") != std::string::npos)
+          msg +=
+              " (a Hessian-vector product needs every op between the parameters and the loss "
+              "to be twice differentiable)";
+        throw std::runtime_error(msg);
       }
     } else {
       hv.resize(params.size());

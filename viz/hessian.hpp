@@ -49,8 +49,9 @@ TensorList hvp(const LossFn& loss, const TensorList& params, const TensorList& v
 /// The Hessian as a linear operator on flat vectors (the parameters concatenated in order,
 /// row-major), the building block of the estimators below. By default the gradient graph of
 /// one loss() evaluation is recorded once and reused by every product (as PyHessian does for a
-/// single batch), so a product costs one backward pass through the recorded backward; call
-/// reset() after changing the parameters.
+/// single batch), so a product costs one backward pass through the recorded backward. It is
+/// recorded again when a parameter's version changed (any in-place op on it); call reset() after
+/// writing through data_ptr() without bump_version().
 class HessianOperator {
  public:
   /// `params`: the tensors H is taken over (leaves that require grad, float32 or float64).
@@ -70,7 +71,7 @@ class HessianOperator {
   std::int64_t products() const;
   /// The loss value from the last recorded forward pass (NaN before the first product).
   double loss_value() const;
-  /// Forgets the recorded gradient graph (call after the parameters changed).
+  /// Forgets the recorded gradient graph (the next product records it again).
   void reset();
 
  private:

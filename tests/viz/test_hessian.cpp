@@ -456,3 +456,65 @@ TEST_CASE("curvature_ratio_map: CSV rows, the dense value at the origin, paramet
         }).find("cannot write '/nonexistent/dir/map.csv'") != std::string::npos);
   CHECK(snapshot(ps) == before);
 }
+
+TEST_CASE("curvature_ratio_map: closed form on a quartic, and a NaN point gives a NaN row") {
+  // loss 3 |p|^2 + sum p^4 at p = (a, b): H = diag(6 + 12 a^2, 6 + 12 b^2); NaN where a = 1.
+  Tensor p = zeros({1, 2}, Dtype::float64).requires_grad_();
+  viz::LossFn loss = [&] {
+    Tensor l = 3.0 * sum(p * p) + sum(p * p * p * p);
+    return p.data_ptr<double>()[0] == 1.0 ? l * std::nan("") : l;
+  };
+  viz::NamedTensors ps = {{"p", p}};
+  viz::NamedTensors d = {{"p", tensor({1, 0}, {1, 2}, Dtype::float64)}};
+  viz::NamedTensors e = {{"p", tensor({0, 1}, {1, 2}, Dtype::float64)}};
+  const std::string path = "test_hessian_quartic.csv";
+  auto pts = viz::curvature_ratio_map(
+      loss, ps, d, e, {-1.0, 0.0, 1.0}, {0.5}, path,
+      viz::CurvatureMapOptions().progress(false).hessian(viz::HessianOptions().tol(1e-12)));
+  REQUIRE(pts.size() == 3);
+  CHECK(pts[0].lambda_max == doctest::Approx(18));
+  CHECK(pts[0].lambda_min == doctest::Approx(9));
+  CHECK(pts[0].ratio == doctest::Approx(0.5));
+  CHECK(pts[1].lambda_max == doctest::Approx(9));
+  CHECK(pts[1].lambda_min == doctest::Approx(6));
+  CHECK(pts[1].ratio == doctest::Approx(6.0 / 9.0));
+  CHECK(std::isnan(pts[2].lambda_max));
+  CHECK(std::isnan(pts[2].ratio));
+  CHECK_FALSE(pts[2].converged);
+  std::ifstream f(path);
+  std::string header, r0, r1, r2;
+  std::getline(f, header);
+  std::getline(f, r0);
+  std::getline(f, r1);
+  std::getline(f, r2);
+  CHECK(r0 == "-1,0.5,18,9,0.5,2,1");
+  CHECK(r2.rfind("1,0.5,nan,nan,nan,", 0) == 0);
+  f.close();
+  std::remove(path.c_str());
+  CHECK(p.to_vector<double>() == std::vector<double>{0, 0});
+}
+
+TEST_CASE("HessianOperator: reuse_graph off gives the same products; parameter moves are seen") {
+  Tensor p = tensor({0.5, -1.0}, {2, 1}, Dtype::float64).requires_grad_();
+  viz::LossFn loss = [&] { return sum(p * p * p * p); };  // H = diag(12 p^2)
+  Tensor v = ones({2, 1}, Dtype::float64);
+  viz::HessianOperator reuse(loss, {p}), fresh(loss, {p}, false);
+  CHECK(reuse.apply({v})[0].to_vector<double>() == std::vector<double>{3, 12});
+  CHECK(fresh.apply({v})[0].to_vector<double>() == std::vector<double>{3, 12});
+  CHECK(reuse.loss_value() == doctest::Approx(0.0625 + 1));
+  {
+    NoGradGuard g;
+    p.mul_(2.0);
+  }
+  CHECK(fresh.apply({v})[0].to_vector<double>() == std::vector<double>{12, 48});
+  // the parameters' version counters moved: the operator records the graph again by itself
+  CHECK(reuse.apply({v})[0].to_vector<double>() == std::vector<double>{12, 48});
+  p.data_ptr<double>()[0] = 2.0;  // a write that bumps no version needs reset()
+  reuse.reset();
+  CHECK(reuse.apply({v})[0].to_vector<double>() == std::vector<double>{48, 48});
+  CHECK(reuse.products() == 3);
+  // a parameter the loss does not use gets a zero product
+  Tensor q = ones({3, 1}, Dtype::float64).requires_grad_();
+  TensorList hv = viz::hvp(loss, {p, q}, {v, ones({3, 1}, Dtype::float64)});
+  CHECK(hv[1].to_vector<double>() == std::vector<double>{0, 0, 0});
+}
