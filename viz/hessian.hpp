@@ -1,7 +1,7 @@
 #pragma once
 // Curvature of a loss: Hessian-vector products by double backward, the top-k and smallest
 // Hessian eigenvalues by Lanczos, the Hessian trace by Hutchinson's estimator, and the
-// |lambda_min / lambda_max| map over a 2-D slice of parameter space (Li et al. 2018, section 6).
+// |lambda_min / lambda_max| map over a 2-D slice of parameter space (Li et al. 2018).
 //
 //   nn::MLP net({784, 256, 128, 10});
 //   net.eval();
@@ -112,9 +112,12 @@ struct HessianEigen {
   std::vector<double> residuals;
   /// If asked: eigenvectors[i] is parallel to `parameters`, unit norm over all of them.
   std::vector<TensorList> eigenvectors;
-  /// If asked (HessianOptions::smallest): the smallest eigenvalue, its residual and eigenvector.
+  /// If asked (HessianOptions::smallest): the smallest eigenvalue (else the smallest Ritz value
+  /// seen, unconverged).
   double smallest = 0.0;
+  /// Residual bound of `smallest`.
   double smallest_residual = 0.0;
+  /// If asked with eigenvectors(true): the eigenvector of `smallest`.
   TensorList smallest_eigenvector;
   /// Names of the tensors the Hessian was taken over.
   std::vector<std::string> parameters;
@@ -178,7 +181,8 @@ HessianTrace hessian_trace(HessianOperator& op, const TraceOptions& options = {}
 
 /// Options of curvature_ratio_map.
 struct CurvatureMapOptions {
-  /// The eigenvalue solver's options (top_k and smallest are set by the map).
+  /// The eigenvalue solver's options (top_k and smallest are set by the map); tol 1e-2 as the
+  /// paper's eigsh calls.
   XG_ARG(HessianOptions, hessian) = HessianOptions().tol(1e-2);
   /// Print a progress line on stderr.
   XG_ARG(bool, progress) = true;
@@ -186,11 +190,15 @@ struct CurvatureMapOptions {
 
 /// One point of the curvature map.
 struct CurvaturePoint {
+  /// Coordinates along d and e.
   double a = 0.0, b = 0.0;
+  /// Largest and smallest Hessian eigenvalue there (NaN where the loss or H v is not finite).
   double lambda_max = 0.0, lambda_min = 0.0;
   /// |lambda_min / lambda_max| (NaN when lambda_max is 0 or a value is not finite).
   double ratio = 0.0;
+  /// Lanczos steps taken (Hessian-vector products).
   std::size_t iterations = 0;
+  /// True when both values met the tolerance.
   bool converged = false;
 };
 
