@@ -111,55 +111,60 @@ NamedTensors curvature_parameters(const NamedTensors& named, bool all_parameters
 // ---------------------------------------------------------------- Hessian-vector products
 
 struct HessianOperator::Impl {
-  LossFn loss;
+  // One weighted term of the loss and its recorded gradient graph.
+  struct Term {
+    LossFn loss;
+    double weight = 1.0;
+    TensorList grads;  // dloss/dparams recorded with create_graph (empty when not recorded)
+    std::vector<std::uint32_t> versions;  // the parameters' versions when grads was recorded
+    double value = std::numeric_limits<double>::quiet_NaN();
+  };
+  std::vector<Term> terms;
   TensorList params;
   bool reuse = true;
   std::size_t size = 0;
-  TensorList grads;  // dloss/dparams recorded with create_graph (empty when not recorded)
-  TensorList vbuf;   // grad_outputs of the second backward, reused between products
-  std::vector<std::uint32_t> versions;  // the parameters' versions when grads was recorded
+  TensorList vbuf;  // grad_outputs of the second backward, reused between products
   std::int64_t count = 0;
-  double loss_value = std::numeric_limits<double>::quiet_NaN();
 
-  void record() {
+  void record(Term& t) {
     EnableGradGuard enable;
-    Tensor l = loss();
+    Tensor l = t.loss();
     if (!l.defined()) fail("hvp: the loss function returned an undefined tensor");
     if (l.numel() != 1) fail("hvp: the loss must be a scalar, got shape ", l.shape());
     check_floating("hvp", l);
-    loss_value = l.item<double>();
+    t.value = l.item<double>();
     if (!l.requires_grad())
       fail(
           "hvp: the loss does not depend on the parameters (it does not require grad); is the "
           "closure run under NoGradGuard or on detached parameters?");
-    grads = grad({l}, params, {}, true, true, true);
-    versions.clear();
-    for (const Tensor& p : params) versions.push_back(p.version());
+    t.grads = grad({l}, params, {}, true, true, true);
+    t.versions.clear();
+    for (const Tensor& p : params) t.versions.push_back(p.version());
   }
 
-  // True when a parameter was modified in place since the graph was recorded.
-  bool moved() const {
+  // True when a parameter was modified in place since the term's graph was recorded.
+  bool moved(const Term& t) const {
     for (std::size_t i = 0; i < params.size(); ++i)
-      if (params[i].version() != versions[i]) return true;
+      if (params[i].version() != t.versions[i]) return true;
     return false;
   }
 
-  // H v for tensors parallel to params.
-  TensorList product(const TensorList& v) {
-    if (grads.empty() || moved()) record();
+  // H_t v for one term (undefined entries for parameters its gradient does not depend on).
+  TensorList term_product(Term& t, const TensorList& v) {
+    if (t.grads.empty() || moved(t)) record(t);
     TensorList outs, gouts;
     for (std::size_t i = 0; i < params.size(); ++i)
-      if (grads[i].defined() && grads[i].requires_grad()) {
-        outs.push_back(grads[i]);
+      if (t.grads[i].defined() && t.grads[i].requires_grad()) {
+        outs.push_back(t.grads[i]);
         gouts.push_back(v[i]);
       }
-    TensorList hv;
+    TensorList hv(params.size());
     if (!outs.empty()) {
       EnableGradGuard enable;
       try {
         hv = grad(outs, params, gouts, reuse, false, true);
       } catch (const std::exception& e) {
-        grads.clear();
+        t.grads.clear();
         std::string msg = std::string("hvp: ") + e.what();
         if (msg.find("double backward") != std::string::npos)
           msg +=
@@ -167,20 +172,48 @@ struct HessianOperator::Impl {
               "to be twice differentiable)";
         throw std::runtime_error(msg);
       }
-    } else {
-      hv.resize(params.size());
+    }
+    if (!reuse) t.grads.clear();
+    return hv;
+  }
+
+  // H v = sum_t w_t H_t v for tensors parallel to params.
+  TensorList product(const TensorList& v) {
+    TensorList total(params.size());
+    for (Term& t : terms) {
+      TensorList hv = term_product(t, v);
+      NoGradGuard no_grad;
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        if (!hv[i].defined()) continue;
+        if (!total[i].defined())
+          total[i] = t.weight == 1.0 ? hv[i] : hv[i] * t.weight;
+        else
+          total[i].add_(hv[i], t.weight);
+      }
     }
     for (std::size_t i = 0; i < params.size(); ++i)
-      if (!hv[i].defined()) hv[i] = zeros_like(params[i]);
-    if (!reuse) grads.clear();
+      if (!total[i].defined()) total[i] = zeros_like(params[i]);
     ++count;
-    return hv;
+    return total;
   }
 };
 
 HessianOperator::HessianOperator(LossFn loss, TensorList params, bool reuse_graph)
+    : HessianOperator(std::vector<LossFn>{std::move(loss)}, {1.0}, std::move(params), reuse_graph) {
+}
+
+HessianOperator::HessianOperator(std::vector<LossFn> terms, std::vector<double> weights,
+                                 TensorList params, bool reuse_graph)
     : impl_(std::make_unique<Impl>()) {
-  if (!loss) fail("HessianOperator: the loss function is empty");
+  if (terms.empty()) fail("HessianOperator: no loss terms given");
+  if (weights.size() != terms.size())
+    fail("HessianOperator: ", terms.size(), " loss terms but ", weights.size(), " weights");
+  for (std::size_t i = 0; i < terms.size(); ++i) {
+    if (!terms[i]) fail("HessianOperator: loss term ", i, " is empty");
+    if (!std::isfinite(weights[i]))
+      fail("HessianOperator: weight ", i, " of the loss terms is ", weights[i]);
+    impl_->terms.push_back({std::move(terms[i]), weights[i], {}, {}, {}});
+  }
   if (params.empty()) fail("HessianOperator: no parameters given");
   for (std::size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
@@ -192,7 +225,6 @@ HessianOperator::HessianOperator(LossFn loss, TensorList params, bool reuse_grap
     impl_->size = checked_add("HessianOperator", impl_->size, p.numel());
     impl_->vbuf.push_back(empty(p.shape(), p.dtype()));
   }
-  impl_->loss = std::move(loss);
   impl_->params = std::move(params);
   impl_->reuse = reuse_graph;
 }
@@ -201,8 +233,14 @@ HessianOperator::~HessianOperator() = default;
 
 std::size_t HessianOperator::size() const { return impl_->size; }
 std::int64_t HessianOperator::products() const { return impl_->count; }
-double HessianOperator::loss_value() const { return impl_->loss_value; }
-void HessianOperator::reset() { impl_->grads.clear(); }
+double HessianOperator::loss_value() const {
+  double v = 0;
+  for (const auto& t : impl_->terms) v += t.weight * t.value;
+  return v;
+}
+void HessianOperator::reset() {
+  for (auto& t : impl_->terms) t.grads.clear();
+}
 
 void HessianOperator::apply(const double* v, double* out) {
   std::size_t off = 0;

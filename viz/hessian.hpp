@@ -57,6 +57,12 @@ class HessianOperator {
   /// `params`: the tensors H is taken over (leaves that require grad, float32 or float64).
   /// reuse_graph false recomputes loss() and its gradient for every product (less memory).
   HessianOperator(LossFn loss, TensorList params, bool reuse_graph = true);
+  /// H of the weighted sum sum_i weights[i] * terms[i]() (e.g. one term per batch, weighted by
+  /// its share of the examples, so that the sum is the mean over the data), its products taken
+  /// one term at a time: with reuse_graph false only one term's graph is alive at a time (as
+  /// PyHessian's dataloader_hv_product), so the data may be far larger than one batch.
+  HessianOperator(std::vector<LossFn> terms, std::vector<double> weights, TensorList params,
+                  bool reuse_graph = true);
   ~HessianOperator();
   HessianOperator(const HessianOperator&) = delete;
   HessianOperator& operator=(const HessianOperator&) = delete;
@@ -69,7 +75,8 @@ class HessianOperator {
   TensorList apply(const TensorList& v);
   /// Number of Hessian-vector products computed so far.
   std::int64_t products() const;
-  /// The loss value from the last recorded forward pass (NaN before the first product).
+  /// The loss value (weighted sum over the terms) from the last recorded forward passes (NaN
+  /// before the first product).
   double loss_value() const;
   /// Forgets the recorded gradient graph (the next product records it again).
   void reset();

@@ -518,3 +518,38 @@ TEST_CASE("HessianOperator: reuse_graph off gives the same products; parameter m
   TensorList hv = viz::hvp(loss, {p, q}, {v, ones({3, 1}, Dtype::float64)});
   CHECK(hv[1].to_vector<double>() == std::vector<double>{0, 0, 0});
 }
+
+TEST_CASE("HessianOperator over weighted batches equals the full batch") {
+  Tiny m;
+  TensorList ps = tensors_of(viz::curvature_parameters(m.params(), true));
+  // the mean over 8 samples = 0.5 (mean over the first 4) + 0.5 (mean over the last 4)
+  auto half = [&m](int64_t start) -> viz::LossFn {
+    return [&m, start] {
+      return F::cross_entropy((*m.fc2)(tanh((*m.fc1)(narrow(m.x, 0, start, 4)))),
+                              narrow(m.y, 0, start, 4));
+    };
+  };
+  viz::HessianOperator full(m.loss(), ps);
+  for (bool reuse : {true, false}) {
+    viz::HessianOperator batched({half(0), half(4)}, {0.5, 0.5}, ps, reuse);
+    CHECK(batched.size() == 26);
+    for (int rep = 0; rep < 2; ++rep) {
+      TensorList v;
+      for (const Tensor& p : ps) v.push_back(randn(p.shape(), Dtype::float64));
+      TensorList a = full.apply(v), b = batched.apply(v);
+      for (std::size_t i = 0; i < ps.size(); ++i) {
+        std::vector<double> av = a[i].to_vector<double>(), bv = b[i].to_vector<double>();
+        for (std::size_t k = 0; k < av.size(); ++k)
+          CHECK(bv[k] == doctest::Approx(av[k]).epsilon(1e-12).scale(1));
+      }
+    }
+    CHECK(batched.loss_value() == doctest::Approx(full.loss_value()).epsilon(1e-12));
+    auto eb = viz::hessian_eigenvalues(batched, viz::HessianOptions().top_k(2).tol(1e-10));
+    auto ef = viz::hessian_eigenvalues(full, viz::HessianOptions().top_k(2).tol(1e-10));
+    CHECK(eb.eigenvalues[0] == doctest::Approx(ef.eigenvalues[0]).epsilon(1e-10));
+    CHECK(eb.eigenvalues[1] == doctest::Approx(ef.eigenvalues[1]).epsilon(1e-10));
+  }
+  CHECK(test::error_of([&] {
+          viz::HessianOperator({half(0)}, {0.5, 0.5}, ps);
+        }).find("HessianOperator: 1 loss terms but 2 weights") != std::string::npos);
+}
