@@ -405,6 +405,7 @@ LanczosOut lanczos(HessianOperator& op, const HessianOptions& o, const char* whe
 
   Ritz ritz;
   std::vector<double> resid;
+  double tnorm = 0;
   for (std::size_t j = 0;; ++j) {
     const double* vj = basis.row(j);
     op.apply(vj, w.data());
@@ -428,8 +429,23 @@ LanczosOut lanczos(HessianOperator& op, const HessianOptions& o, const char* whe
     alpha.push_back(aj);
     double b = std::sqrt(dot(w.data(), w.data(), n));
 
-    ritz = tridiagonal_eigh(alpha, beta);
     const std::size_t m = alpha.size();
+    res.iterations = m;
+    // Gershgorin bound on ||T||: the scale of "b ~ 0".
+    tnorm = std::max(tnorm, std::abs(aj) + b + (j > 0 ? beta.back() : 0.0));
+    // Invariant subspace (b ~ 0): every Ritz value of this block is exact. Restart with a random
+    // vector orthogonal to the basis (a repeated eigenvalue is found once per start vector), with
+    // beta = 0 between the blocks.
+    const bool breakdown = b <= 1e-10 * std::max(tnorm, std::numeric_limits<double>::min());
+    // T's eigenproblem costs O(m^3): solved at every step up to 64, then every m/32 steps.
+    const bool last = m >= max_steps;
+    if (!breakdown && !(last || m <= 64 || m % (m / 32) == 0)) {
+      beta.push_back(b);
+      double* v = basis.push();
+      for (std::size_t i = 0; i < n; ++i) v[i] = w[i] / b;
+      continue;
+    }
+    ritz = tridiagonal_eigh(alpha, beta);
     double scale = 0;
     for (double th : ritz.theta) scale = std::max(scale, std::abs(th));
     // Residual of Ritz pair i: ||H y_i - theta_i y_i|| = b |s_{m-1, i}| (b = beta_j).
@@ -438,12 +454,7 @@ LanczosOut lanczos(HessianOperator& op, const HessianOptions& o, const char* whe
     bool done = m >= k;
     for (std::size_t i = 0; done && i < k; ++i) done = resid[m - 1 - i] <= o.tol() * scale;
     if (o.smallest()) done = done && resid[0] <= o.tol() * scale;
-    res.iterations = m;
-    // Invariant subspace (b ~ 0): every Ritz value of this block is exact. Restart with a random
-    // vector orthogonal to the basis (a repeated eigenvalue is found once per start vector), with
-    // beta = 0 between the blocks.
-    const bool breakdown = b <= 1e-10 * std::max(scale, std::numeric_limits<double>::min());
-    if (m >= max_steps || (done && !breakdown)) {
+    if (last || (done && !breakdown)) {
       res.converged = done || m == n;
       break;
     }

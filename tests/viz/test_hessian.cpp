@@ -205,6 +205,19 @@ TEST_CASE("hessian_eigenvalues: top-k and smallest of known quadratics") {
     CHECK(r2.eigenvalues == r.eigenvalues);
     CHECK(r2.iterations == r.iterations);
   }
+  SUBCASE("a long run (T solved every m/32 steps past 64), 1..120 evenly spaced") {
+    std::vector<double> lam;
+    for (int i = 1; i <= 120; ++i) lam.push_back(i);
+    Tensor a = tensor(symmetric_with_eigenvalues(lam), {120, 120}, Dtype::float64);
+    Tensor x = randn({120, 1}, Dtype::float64).requires_grad_();
+    auto loss = [a, x] { return 0.5 * sum(x * matmul(a, x)); };
+    auto r = viz::hessian_eigenvalues(
+        loss, {{"x", x}}, viz::HessianOptions().top_k(6).smallest(true).tol(1e-9).max_iter(200));
+    CHECK(r.converged);
+    CHECK(r.iterations > 64);
+    for (int i = 0; i < 6; ++i) CHECK(r.eigenvalues[i] == doctest::Approx(120 - i).epsilon(1e-8));
+    CHECK(r.smallest == doctest::Approx(1).epsilon(1e-8));
+  }
   SUBCASE("max_iter reached is reported as not converged") {
     std::vector<double> lam;
     for (int i = 0; i < 40; ++i) lam.push_back(1.0 + 0.01 * i);
