@@ -282,7 +282,9 @@ TensorList hvp(const LossFn& loss, const TensorList& params, const TensorList& v
 
 void HessianOptions::validate(const char* where) const {
   if (top_k_ < 1) fail(where, ": top_k must be at least 1, got 0");
-  if (max_iter_ < 1) fail(where, ": max_iter must be at least 1, got 0");
+  if (max_iter_ < top_k_)
+    fail(where, ": max_iter ", max_iter_, " is smaller than top_k ", top_k_,
+         " (Lanczos needs at least top_k steps)");
   if (!(tol_ > 0) || !std::isfinite(tol_))
     fail(where, ": tol must be positive and finite, got ", tol_);
 }

@@ -42,8 +42,9 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 NamedTensors curvature_parameters(const NamedTensors& named, bool all_parameters = false);
 
 /// H v for the Hessian H of `loss()` with respect to `params`: d/dtheta (g . v) with
-/// g = dloss/dtheta recorded by create_graph. `v` is parallel to `params` (same shapes and
-/// dtypes); the result too. Parameters the gradient does not depend on get zeros.
+/// g = dloss/dtheta recorded by create_graph. `v` is parallel to `params` (same shapes; converted
+/// to the parameters' dtypes); the result too. Parameters the gradient does not depend on get
+/// zeros.
 TensorList hvp(const LossFn& loss, const TensorList& params, const TensorList& v);
 
 /// The Hessian as a linear operator on flat vectors (the parameters concatenated in order,

@@ -381,6 +381,10 @@ TEST_CASE("hessian: errors name the function and the value") {
           viz::hessian_eigenvalues([&] { return sum(m * m); }, pm, viz::HessianOptions().top_k(4));
         }).find("top_k 4 exceeds the dimension of the Hessian (3)") != std::string::npos);
   CHECK(test::error_of([&] {
+          viz::hessian_eigenvalues([&] { return sum(m * m); }, pm,
+                                   viz::HessianOptions().top_k(2).max_iter(1));
+        }).find("hessian_eigenvalues: max_iter 1 is smaller than top_k 2") != std::string::npos);
+  CHECK(test::error_of([&] {
           viz::hessian_eigenvalues([&] { return sum(m * m); }, pm, viz::HessianOptions().tol(-1));
         }).find("hessian_eigenvalues: tol must be positive and finite, got -1") !=
         std::string::npos);
