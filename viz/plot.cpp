@@ -1,0 +1,683 @@
+// Pictures with PLplot's C++ binding (cairo devices), VTK surfaces and metrics CSV reading.
+// See plot.hpp. Layout: page handling (format, temporary file, error capture, lock), colours,
+// helpers, then one section per public function.
+#include "viz/plot.hpp"
+
+#include <fcntl.h>
+#include <plstream.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+
+#include "autograd/extend.hpp"
+
+namespace xg::viz {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// ---------------------------------------------------------------- files
+
+/// `s` in double quotes (paths and names in messages).
+std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
+
+[[noreturn]] void io_fail(const std::string& msg) { throw std::runtime_error(msg); }
+
+/// (folder, file name) of a path; the folder is "." for a bare name.
+std::pair<std::string, std::string> split_path(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+/// The lower-case extension of the file name in `path` ("" when there is none).
+std::string extension(const std::string& path) {
+  const std::string base = split_path(path).second;
+  const auto dot = base.find_last_of('.');
+  if (dot == std::string::npos || dot == 0) return "";
+  std::string ext = base.substr(dot + 1);
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+/// A file written atomically: a temporary file in the target's folder, renamed over the target
+/// by commit(); destroyed without commit() (an error), the temporary file is removed.
+class AtomicFile {
+ public:
+  AtomicFile(const char* fn, const std::string& path) : fn_(fn), path_(path) {
+    XG_CHECK(!path.empty(), fn, ": the path is empty");
+    const auto [dir, base] = split_path(path);
+    XG_CHECK(!base.empty() && base != "." && base != "..", fn, ": the path ", in_quotes(path),
+             " names a folder, not a file");
+    static std::atomic<unsigned long> counter{0};
+    const auto ticks = static_cast<unsigned long long>(
+        std::chrono::steady_clock::now().time_since_epoch().count());
+    for (unsigned attempt = 0; attempt < 100 && fd_ < 0; ++attempt) {
+      std::ostringstream os;
+      os << dir << "/." << base << ".tmp-" << ::getpid() << "-" << counter++ << "-" << std::hex
+         << ticks;
+      tmp_ = os.str();
+      fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd_ < 0 && errno != EEXIST)
+        io_fail(std::string(fn) + ": cannot write " + in_quotes(path) + ": " +
+                std::strerror(errno));
+    }
+    if (fd_ < 0)
+      io_fail(std::string(fn) + ": cannot find a temporary file name for " + in_quotes(path));
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  ~AtomicFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(tmp_.c_str());
+  }
+  /// A stdio stream on a duplicate of the file descriptor; whoever gets it closes it (PLplot
+  /// closes the stream it is given when the page ends).
+  FILE* stream() {
+    const int dup = ::dup(fd_);
+    FILE* f = dup >= 0 ? ::fdopen(dup, "wb") : nullptr;
+    if (!f) {
+      if (dup >= 0) ::close(dup);
+      io_fail(fn_ + ": cannot open a stream on the temporary file of " + in_quotes(path_) + ": " +
+              std::strerror(errno));
+    }
+    return f;
+  }
+  /// Size of what was written so far.
+  long long size() const {
+    const off_t end = ::lseek(fd_, 0, SEEK_END);
+    return static_cast<long long>(end);
+  }
+  /// Syncs the data and renames the temporary file over the target.
+  void commit() {
+    if (size() <= 0) io_fail(fn_ + ": nothing was written to " + in_quotes(path_));
+    if (::fsync(fd_) != 0)
+      io_fail(fn_ + ": cannot write " + in_quotes(path_) + ": " + std::strerror(errno));
+    ::close(fd_);
+    fd_ = -1;
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+      io_fail(fn_ + ": cannot write " + in_quotes(path_) +
+              " (rename of the temporary file failed: " + std::strerror(errno) + ")");
+    committed_ = true;
+  }
+
+ private:
+  std::string fn_, path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+// ---------------------------------------------------------------- PLplot pages
+
+/// One lock for every PLplot call (PLplot keeps global state and is not thread-safe).
+std::mutex& plplot_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+/// PLplot's exit handler: its fatal errors call exit() after this handler returns, so the
+/// handler throws instead (PLplot's C code is built with unwind tables on Debian).
+int plplot_exit_handler(const char* msg) {
+  throw std::runtime_error(std::string("PLplot error: ") + (msg ? msg : "(no message)"));
+}
+
+/// Non-fatal errors are recorded through plsError (the stream's error code and message) and
+/// reported after the page ends; this handler only keeps PLplot from printing.
+void plplot_abort_handler(const char*) {}
+
+/// The PLplot device for a path's extension, or a clear error.
+const char* device_for(const char* fn, const std::string& path) {
+  const std::string ext = extension(path);
+  if (ext == "png") return "pngcairo";
+  if (ext == "svg") return "svgcairo";
+  if (ext == "pdf") return "pdfcairo";
+  fail(fn, ": cannot tell the picture format of ", in_quotes(path),
+       ext.empty() ? std::string(" (no extension)") : " (extension ." + ext + ")",
+       "; use .png, .svg or .pdf");
+}
+
+/// Fails unless PLplot has the device (plplot-driver-cairo installed); PLplot itself would
+/// prompt for another device on stdin.
+void check_device(const char* fn, const char* dev) {
+  static const std::vector<std::string> devices = [] {
+    std::vector<const char*> menu(256), names(256);
+    int n = static_cast<int>(names.size());
+    const char** menu_ptr = menu.data();
+    const char** names_ptr = names.data();
+    plgDevs(&menu_ptr, &names_ptr, &n);
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i) out.emplace_back(names[i]);
+    return out;
+  }();
+  if (std::find(devices.begin(), devices.end(), dev) == devices.end())
+    io_fail(std::string(fn) + ": PLplot has no " + dev +
+            " device (install the Debian package plplot-driver-cairo)");
+}
+
+// Colour map 0 entries (the line colours): PLplot uses 0 as the background and we keep fixed
+// roles for the first few; series colours start at kFirstSeriesColor.
+constexpr int kWhite = 0, kBlack = 1, kGrid = 2, kDarkGrey = 3, kTrajectory = 4, kMarkerFill = 5;
+constexpr int kFirstSeriesColor = 16;
+
+struct Rgb {
+  int r, g, b;
+};
+/// matplotlib's tab10 palette (the default line colours PyTorch users know).
+const Rgb kTab10[10] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
+                        {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {127, 127, 127},
+                        {188, 189, 34},  {23, 190, 207}};
+
+/// Viridis (perceptually uniform, colour-blind friendly), sampled at 9 evenly spaced points.
+const Rgb kViridis[9] = {{68, 1, 84},    {71, 45, 123},  {59, 82, 139},
+                         {44, 114, 142}, {33, 145, 140}, {40, 174, 128},
+                         {94, 201, 98},  {173, 220, 48}, {253, 231, 37}};
+
+/// "#rrggbb" -> Rgb, or a clear error.
+Rgb parse_color(const char* fn, const std::string& name, const std::string& c) {
+  auto hex = [](char ch) -> int {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+  };
+  bool ok = c.size() == 7 && c[0] == '#';
+  for (std::size_t i = 1; ok && i < 7; ++i) ok = hex(c[i]) >= 0;
+  XG_CHECK(ok, fn, ": series ", in_quotes(name), " has colour ", in_quotes(c),
+           "; expected \"#rrggbb\" (e.g. \"#1f77b4\")");
+  return {hex(c[1]) * 16 + hex(c[2]), hex(c[3]) * 16 + hex(c[4]), hex(c[5]) * 16 + hex(c[6])};
+}
+
+/// Text for PLplot: '#' starts PLplot's escape sequences, so it is doubled to print as is.
+std::string plain(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    out += c;
+    if (c == '#') out += '#';
+  }
+  return out;
+}
+
+void check_size(const char* fn, int64_t width, int64_t height, double font_scale) {
+  XG_CHECK(width >= 100 && width <= 8000 && height >= 100 && height <= 8000, fn, ": picture size ",
+           width, " x ", height, " is outside [100, 8000] in each direction");
+  XG_CHECK(std::isfinite(font_scale) && font_scale > 0 && font_scale <= 10, fn,
+           ": font_scale must be in (0, 10], got ", font_scale);
+}
+
+/// One picture: locks PLplot, opens a stream on a temporary file with the device of the path's
+/// extension, white background, our colours and a text size that follows the picture's size.
+/// finish() ends the page, checks PLplot's error status and renames the file into place.
+class Page {
+ public:
+  Page(const char* fn, const std::string& path, int64_t width, int64_t height, double font_scale)
+      : fn_(fn), path_(path), lock_(plplot_mutex()) {
+    check_size(fn, width, height, font_scale);
+    const char* dev = device_for(fn, path);
+    check_device(fn, dev);
+    file_ = std::make_unique<AtomicFile>(fn, path);
+    plsexit(plplot_exit_handler);
+    plsabort(plplot_abort_handler);
+    FILE* f = file_->stream();
+    stream_ = std::make_unique<plstream>();
+    plstream& s = *stream_;
+    errmsg_[0] = '\0';
+    s.sError(&errcode_, errmsg_);
+    s.sdev(dev);
+    s.sfile(f);  // PLplot closes it when the page ends
+    s.spage(0, 0, static_cast<PLINT>(width), static_cast<PLINT>(height), 0, 0);
+    s.scolbg(255, 255, 255);
+    s.init();
+    check_errors();
+    // Colour map 0: fixed roles, then room for the series colours.
+    s.scmap0n(kFirstSeriesColor + 64);
+    s.scol0(kWhite, 255, 255, 255);
+    s.scol0(kBlack, 0, 0, 0);
+    s.scol0(kGrid, 222, 222, 222);
+    s.scol0(kDarkGrey, 80, 80, 80);
+    s.scol0(kTrajectory, 220, 20, 60);
+    s.scol0(kMarkerFill, 255, 255, 255);
+    set_viridis();
+    s.adv(0);
+    // Text height: PLplot's default is in mm at the device's fixed resolution, so it would
+    // shrink relative to a larger picture; scale it with the smaller side (600 px reference).
+    const double side = static_cast<double>(std::min(width, height));
+    text_scale_ = font_scale * std::clamp(side / 600.0, 0.5, 8.0) * 1.25;
+    s.schr(0.0, text_scale_);
+    s.ssym(0.0, text_scale_);
+  }
+  Page(const Page&) = delete;
+  Page& operator=(const Page&) = delete;
+  ~Page() {
+    stream_.reset();  // plend1: closes PLplot's FILE (the temporary file is removed by file_)
+    file_.reset();
+  }
+
+  plstream& s() { return *stream_; }
+  /// Text size factor in use (for temporary changes: s.schr(0, text_scale() * 0.8)).
+  double text_scale() const { return text_scale_; }
+
+  /// Colour map 1 = viridis.
+  void set_viridis() {
+    PLFLT pos[9], r[9], g[9], b[9];
+    for (int i = 0; i < 9; ++i) {
+      pos[i] = i / 8.0;
+      r[i] = kViridis[i].r / 255.0;
+      g[i] = kViridis[i].g / 255.0;
+      b[i] = kViridis[i].b / 255.0;
+    }
+    stream_->scmap1n(256);
+    stream_->scmap1l(true, 9, pos, r, g, b);
+  }
+
+  /// Character height in normalized subpage units along x and y (for margins).
+  std::pair<double, double> char_size() {
+    PLFLT def = 0, ht = 0, x0 = 0, x1 = 0, y0 = 0, y1 = 0;
+    stream_->gchr(def, ht);
+    stream_->gspa(x0, x1, y0, y1);
+    return {ht / (x1 - x0), ht / (y1 - y0)};
+  }
+
+  /// Ends the page, then fails with PLplot's message if it reported an error, else renames the
+  /// file into place.
+  void finish() {
+    stream_.reset();
+    check_errors();
+    file_->commit();
+  }
+
+  /// Throws PLplot's recorded error (plabort) if there is one.
+  void check_errors() {
+    if (errcode_ != 0) {
+      std::string msg(errmsg_);
+      while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+      while (!msg.empty() && msg.front() == '\n') msg.erase(0, 1);
+      io_fail(fn_ + ": PLplot failed while drawing " + in_quotes(path_) + ": " + msg);
+    }
+  }
+
+ private:
+  std::string fn_, path_;
+  std::lock_guard<std::mutex> lock_;
+  std::unique_ptr<AtomicFile> file_;
+  std::unique_ptr<plstream> stream_;
+  PLINT errcode_ = 0;
+  char errmsg_[4096];
+  double text_scale_ = 1.0;
+};
+
+// ---------------------------------------------------------------- helpers
+
+/// A range [lo, hi] padded by `pad` of its width on each side; a zero-width range is widened.
+std::pair<double, double> padded(double lo, double hi, double pad) {
+  if (!(hi > lo)) {
+    const double w = lo == 0 ? 1.0 : std::abs(lo) * 0.1;
+    return {lo - w, hi + w};
+  }
+  const double w = hi - lo;
+  return {lo - pad * w, hi + pad * w};
+}
+
+void check_grid_axis(const char* fn, const char* name, const std::vector<double>& v) {
+  XG_CHECK(v.size() >= 2, fn, ": ", name, " needs at least 2 grid values, got ", v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    XG_CHECK(std::isfinite(v[i]), fn, ": ", name, "[", i, "] = ", v[i], " is not finite");
+    XG_CHECK(i == 0 || v[i] > v[i - 1], fn, ": ", name, " must be strictly increasing, but ", name,
+             "[", i - 1, "] = ", v[i - 1], " and ", name, "[", i, "] = ", v[i]);
+  }
+}
+
+void check_grid(const char* fn, const std::vector<double>& x, const std::vector<double>& y,
+                const std::vector<double>& z) {
+  check_grid_axis(fn, "x", x);
+  check_grid_axis(fn, "y", y);
+  XG_CHECK(z.size() / y.size() == x.size() && z.size() % y.size() == 0, fn, ": z has ", z.size(),
+           " values but the grid is y.size() x x.size() = ", y.size(), " x ", x.size(), " = ",
+           x.size() * y.size(), " (z is row-major, one row per y value)");
+}
+
+/// A field in PLplot's layout f[i][j] = f(x[i], y[j]) (column-major relative to our rows).
+struct Field {
+  std::vector<double> data;  // nx * ny, x index slowest
+  std::vector<const double*> rows;
+  Field(const std::vector<double>& z, std::size_t nx, std::size_t ny) : data(nx * ny), rows(nx) {
+    for (std::size_t i = 0; i < nx; ++i) {
+      for (std::size_t j = 0; j < ny; ++j) data[i * ny + j] = z[j * nx + i];
+      rows[i] = data.data() + i * ny;
+    }
+  }
+};
+
+/// Finite statistics of z: min, max, min positive, count of non-finite values.
+struct Stats {
+  double min = kNaN, max = kNaN, min_positive = kNaN;
+  std::size_t non_finite = 0;
+};
+Stats stats_of(const std::vector<double>& z) {
+  Stats s;
+  for (double v : z) {
+    if (!std::isfinite(v)) {
+      ++s.non_finite;
+      continue;
+    }
+    if (!(v >= s.min)) s.min = v;
+    if (!(v <= s.max)) s.max = v;
+    if (v > 0 && !(v >= s.min_positive)) s.min_positive = v;
+  }
+  return s;
+}
+
+std::string count_note(std::size_t n, const char* what) {
+  return std::to_string(n) + (n == 1 ? " non-finite value " : " non-finite values ") + what;
+}
+
+/// Sets a line style on the stream.
+void set_style(plstream& s, LineStyle style, double scale) {
+  if (style == LineStyle::dashed) {
+    PLINT mark = static_cast<PLINT>(5000 * scale), space = static_cast<PLINT>(3000 * scale);
+    s.styl(1, &mark, &space);
+  } else if (style == LineStyle::dotted) {
+    PLINT mark = static_cast<PLINT>(900 * scale), space = static_cast<PLINT>(1800 * scale);
+    s.styl(1, &mark, &space);
+  } else {
+    s.lsty(1);
+  }
+}
+
+/// Draws y(x) as polylines broken at points that are not drawable.
+void draw_segments(plstream& s, const std::vector<double>& x, const std::vector<double>& y,
+                   const std::vector<bool>& ok) {
+  std::vector<PLFLT> xs, ys;
+  auto flush = [&] {
+    if (xs.size() >= 2) s.line(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+    xs.clear();
+    ys.clear();
+  };
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (!ok[i]) {
+      flush();
+      continue;
+    }
+    xs.push_back(x[i]);
+    ys.push_back(y[i]);
+  }
+  flush();
+}
+
+/// Draws markers (filled dots) at the drawable points.
+void draw_markers(plstream& s, const std::vector<double>& x, const std::vector<double>& y,
+                  const std::vector<bool>& ok, const char* glyph) {
+  std::vector<PLFLT> xs, ys;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (ok[i]) xs.push_back(x[i]), ys.push_back(y[i]);
+  if (!xs.empty()) s.string(static_cast<PLINT>(xs.size()), xs.data(), ys.data(), glyph);
+}
+
+// ---------------------------------------------------------------- plot_lines
+
+/// A number as a short tick label ("0.2", "15", "1e-05").
+std::string tick_label(double v) {
+  std::ostringstream os;
+  os << std::setprecision(6) << v;
+  return os.str();
+}
+
+/// Tick values for a log axis over [10^l0, 10^l1] narrower than 3 decades, where PLplot would
+/// label only the powers of 10 (maybe none): 1-2-5 steps over a decade or more, 1..9 steps
+/// below, evenly spaced values for a very narrow range. Empty for 3 decades or more.
+std::vector<double> log_ticks(double l0, double l1) {
+  const double span = l1 - l0;
+  if (span >= 3) return {};
+  const std::vector<int> mult =
+      span >= 1 ? std::vector<int>{1, 2, 5} : std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9};
+  std::vector<double> out;
+  for (int k = static_cast<int>(std::floor(l0)) - 1; k <= static_cast<int>(std::ceil(l1)); ++k)
+    for (int m : mult) {
+      const double v = m * std::pow(10.0, k);
+      const double l = std::log10(v);
+      if (l >= l0 - 1e-9 && l <= l1 + 1e-9) out.push_back(v);
+    }
+  if (out.size() >= 2) return out;
+  // Very narrow: about 5 evenly spaced round values.
+  const double lo = std::pow(10.0, l0), hi = std::pow(10.0, l1);
+  const double raw = (hi - lo) / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double step = raw / mag < 2 ? 2 * mag : raw / mag < 5 ? 5 * mag : 10 * mag;
+  out.clear();
+  for (double v = std::ceil(lo / step) * step; v <= hi * (1 + 1e-12); v += step) out.push_back(v);
+  return out;
+}
+
+/// A series after validation: values transformed for its axis (log10 for a log axis), which
+/// points can be drawn, and its colour index.
+struct Prepared {
+  const Series* series;
+  std::vector<double> y;
+  std::vector<bool> ok;
+  int color;
+};
+
+}  // namespace
+
+void plot_lines(const std::string& path, const std::vector<double>& x,
+                const std::vector<Series>& series, const PlotOptions& o) {
+  const char* fn = "plot_lines";
+  XG_CHECK(!x.empty(), fn, ": x is empty (nothing to plot to ", in_quotes(path), ")");
+  XG_CHECK(!series.empty(), fn, ": no series given (nothing to plot to ", in_quotes(path), ")");
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    XG_CHECK(std::isfinite(x[i]), fn, ": x[", i, "] = ", x[i], " is not finite");
+    XG_CHECK(!o.log_x() || x[i] > 0, fn, ": log_x needs positive x, but x[", i, "] = ", x[i]);
+  }
+  bool has_right = false;
+  for (const Series& se : series) {
+    XG_CHECK(se.y().size() == x.size(), fn, ": series ", in_quotes(se.label()), " has ",
+             se.y().size(), " values but x has ", x.size());
+    XG_CHECK(std::isfinite(se.width()) && se.width() > 0 && se.width() <= 50, fn, ": series ",
+             in_quotes(se.label()), " has line width ", se.width(), "; expected (0, 50]");
+    if (!se.color().empty()) parse_color(fn, se.label(), se.color());
+    has_right = has_right || se.axis() == Axis::right;
+  }
+  auto check_range = [&](double lo, double hi, const char* name, bool log) {
+    if (std::isnan(lo) && std::isnan(hi)) return;
+    XG_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo < hi, fn, ": ", name, " range [", lo,
+             ", ", hi, "] must be finite with min < max (or both NaN)");
+    XG_CHECK(!log || lo > 0, fn, ": ", name, " range [", lo, ", ", hi,
+             "] must be positive on a log axis");
+  };
+  check_range(o.ymin(), o.ymax(), "left y", o.log_y());
+  check_range(o.y2min(), o.y2max(), "right y", false);
+
+  // Transform, mark drawable points, compute ranges.
+  std::vector<double> xt(x);
+  if (o.log_x())
+    for (double& v : xt) v = std::log10(v);
+  std::vector<Prepared> prep;
+  double lo[2] = {kNaN, kNaN}, hi[2] = {kNaN, kNaN};
+  for (std::size_t k = 0; k < series.size(); ++k) {
+    const Series& se = series[k];
+    const int a = se.axis() == Axis::right ? 1 : 0;
+    const bool log = a == 0 && o.log_y();
+    Prepared p{&se, se.y(), std::vector<bool>(x.size()), kFirstSeriesColor + static_cast<int>(k)};
+    bool any_finite = false, any = false;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const double v = p.y[i];
+      any_finite = any_finite || std::isfinite(v);
+      p.ok[i] = std::isfinite(v) && (!log || v > 0);
+      if (!p.ok[i]) continue;
+      any = true;
+      if (log) p.y[i] = std::log10(v);
+      if (!(p.y[i] >= lo[a])) lo[a] = p.y[i];
+      if (!(p.y[i] <= hi[a])) hi[a] = p.y[i];
+    }
+    XG_CHECK(!log || any || !any_finite, fn, ": series ", in_quotes(se.label()),
+             " has no positive value to draw on the log y axis");
+    prep.push_back(std::move(p));
+  }
+  auto axis_range = [&](int a, double umin, double umax, bool log) -> std::pair<double, double> {
+    if (!std::isnan(umin))
+      return log ? std::pair{std::log10(umin), std::log10(umax)} : std::pair{umin, umax};
+    if (std::isnan(lo[a])) return {0.0, 1.0};
+    return padded(lo[a], hi[a], 0.05);
+  };
+  const auto [y0, y1] = axis_range(0, o.ymin(), o.ymax(), o.log_y());
+  const auto [r0, r1] = axis_range(1, o.y2min(), o.y2max(), false);
+  // The x range is the data's (padded when markers would be cut in half at the frame).
+  bool any_markers = false;
+  for (const Series& se : series)
+    any_markers = any_markers || se.markers() || se.style() == LineStyle::none;
+  const auto xr = padded(*std::min_element(xt.begin(), xt.end()),
+                         *std::max_element(xt.begin(), xt.end()), any_markers ? 0.03 : 0.0);
+
+  Page page(fn, path, o.width(), o.height(), o.font_scale());
+  plstream& s = page.s();
+  int next_auto = 0;
+  for (Prepared& p : prep) {
+    Rgb c = p.series->color().empty() ? kTab10[next_auto++ % 10]
+                                      : parse_color(fn, p.series->label(), p.series->color());
+    s.scol0(p.color, c.r, c.g, c.b);
+  }
+  const auto [cw, ch] = page.char_size();
+  const double left = 6.5 * cw, right = 1.0 - (has_right ? 6.5 : 2.0) * cw;
+  const double bottom = 4.2 * ch, top = 1.0 - (o.title().empty() ? 1.5 : 3.2) * ch;
+  s.vpor(left, right, bottom, top);
+  s.wind(xr.first, xr.second, y0, y1);
+  const std::string xlog = o.log_x() ? "l" : "", ylog = o.log_y() ? "l" : "";
+  // Narrow log axes get their labels and grid lines from log_ticks (PLplot labels decades).
+  const std::vector<double> yticks = o.log_y() ? log_ticks(y0, y1) : std::vector<double>{};
+  const bool custom_y = !yticks.empty();
+  if (o.grid()) {
+    s.col0(kGrid);
+    s.width(1.0);
+    s.lsty(1);
+    s.box(("g" + xlog).c_str(), 0, 0, custom_y ? "" : ("g" + ylog).c_str(), 0, 0);
+    for (double t : yticks) s.join(xr.first, std::log10(t), xr.second, std::log10(t));
+  }
+  // Curves: left ones in the left window, then right ones in the right window.
+  auto draw = [&](int axis) {
+    for (Prepared& p : prep) {
+      if ((p.series->axis() == Axis::right ? 1 : 0) != axis) continue;
+      s.col0(p.color);
+      s.width(p.series->width());
+      if (p.series->style() != LineStyle::none) {
+        set_style(s, p.series->style(), 1.0);
+        draw_segments(s, xt, p.y, p.ok);
+        s.lsty(1);
+      }
+      if (p.series->markers() || p.series->style() == LineStyle::none)
+        draw_markers(s, xt, p.y, p.ok, "•");
+    }
+  };
+  draw(0);
+  s.width(1.0);
+  s.col0(kBlack);
+  s.box(("bcnst" + xlog).c_str(), 0, 0,
+        ((custom_y ? "bst" : "bnstv") + ylog + (has_right ? "" : "c")).c_str(), 0, 0);
+  for (double t : yticks)
+    s.mtex("lv", 0.7, (std::log10(t) - y0) / (y1 - y0), 1.0, tick_label(t).c_str());
+  if (has_right) {
+    s.wind(xr.first, xr.second, r0, r1);
+    draw(1);
+    s.width(1.0);
+    s.col0(kBlack);
+    s.box("", 0, 0, "cmstv", 0, 0);
+  }
+  s.col0(kBlack);
+  s.mtex("b", 3.0, 0.5, 0.5, plain(o.xlabel()).c_str());
+  s.mtex("l", 5.0, 0.5, 0.5, plain(o.ylabel()).c_str());
+  if (has_right) s.mtex("r", 5.0, 0.5, 0.5, plain(o.y2label()).c_str());
+  if (!o.title().empty()) {
+    s.schr(0.0, page.text_scale() * 1.2);
+    s.mtex("t", 1.2, 0.5, 0.5, plain(o.title()).c_str());
+    s.schr(0.0, page.text_scale());
+  }
+
+  // Legend where the curves are not: of 8 places along the frame (corners first), the one the
+  // fewest curve samples fall in (matplotlib's "best", roughly).
+  std::vector<const Prepared*> entries;
+  for (const Prepared& p : prep)
+    if (!p.series->label().empty()) entries.push_back(&p);
+  if (o.legend() && !entries.empty()) {
+    const double lw = 0.36, lh = std::min(0.9, 0.075 * entries.size() + 0.05);
+    // Curve samples in normalized plot coordinates (vertices and points between them).
+    std::vector<std::pair<double, double>> samples;
+    for (const Prepared& p : prep) {
+      const bool r = p.series->axis() == Axis::right;
+      const double a0 = r ? r0 : y0, a1 = r ? r1 : y1;
+      auto norm = [&](std::size_t i) {
+        return std::pair{(xt[i] - xr.first) / (xr.second - xr.first), (p.y[i] - a0) / (a1 - a0)};
+      };
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        if (!p.ok[i]) continue;
+        const auto a = norm(i);
+        samples.push_back(a);
+        if (i + 1 < x.size() && p.ok[i + 1] && p.series->style() != LineStyle::none) {
+          const auto b = norm(i + 1);
+          const int steps = static_cast<int>(
+              std::min(50.0, std::ceil(std::hypot(b.first - a.first, b.second - a.second) / 0.01)));
+          for (int t = 1; t < steps; ++t) {
+            const double f = static_cast<double>(t) / steps;
+            samples.push_back(
+                {a.first + f * (b.first - a.first), a.second + f * (b.second - a.second)});
+          }
+        }
+      }
+    }
+    struct Place {
+      PLINT pos;
+      double u0, v0;  // lower-left corner of the legend box in normalized plot coordinates
+    };
+    const double cu = 0.5 - lw / 2, cv = 0.5 - lh / 2;
+    const Place places[8] = {{PL_POSITION_TOP | PL_POSITION_RIGHT, 1 - lw, 1 - lh},
+                             {PL_POSITION_TOP | PL_POSITION_LEFT, 0, 1 - lh},
+                             {PL_POSITION_BOTTOM | PL_POSITION_RIGHT, 1 - lw, 0},
+                             {PL_POSITION_BOTTOM | PL_POSITION_LEFT, 0, 0},
+                             {PL_POSITION_RIGHT, 1 - lw, cv},
+                             {PL_POSITION_LEFT, 0, cv},
+                             {PL_POSITION_TOP, cu, 1 - lh},
+                             {PL_POSITION_BOTTOM, cu, 0}};
+    std::size_t best_count = SIZE_MAX;
+    PLINT best = places[0].pos;
+    for (const Place& pl : places) {
+      std::size_t count = 0;
+      for (const auto& [u, v] : samples)
+        count += u >= pl.u0 && u <= pl.u0 + lw && v >= pl.v0 && v <= pl.v0 + lh;
+      if (count < best_count) best_count = count, best = pl.pos;
+    }
+    const auto n = static_cast<PLINT>(entries.size());
+    std::vector<PLINT> opts(n), colors(n), styles(n, 1), sym_colors(n), sym_numbers(n, 1);
+    std::vector<PLFLT> widths(n), sym_scales(n, 1.0);
+    std::vector<std::string> texts(n);
+    std::vector<const char*> text_ptrs(n), symbols(n, "•");
+    for (PLINT i = 0; i < n; ++i) {
+      const Series& se = *entries[i]->series;
+      const bool line = se.style() != LineStyle::none;
+      opts[i] = (line ? PL_LEGEND_LINE : 0) | (se.markers() || !line ? PL_LEGEND_SYMBOL : 0);
+      colors[i] = sym_colors[i] = entries[i]->color;
+      widths[i] = se.width();
+      styles[i] = se.style() == LineStyle::dashed ? 3 : se.style() == LineStyle::dotted ? 2 : 1;
+      texts[i] = plain(se.label());
+      text_ptrs[i] = texts[i].c_str();
+    }
+    std::vector<PLINT> text_colors(n, kBlack);
+    PLFLT w = 0, h = 0;
+    s.legend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, best | PL_POSITION_INSIDE, 0.02,
+             0.03, 0.08, kWhite, kGrid, 1, 0, 0, n, opts.data(), 1.0, 1.0, 2.0, 0.0,
+             text_colors.data(), text_ptrs.data(), nullptr, nullptr, nullptr, nullptr,
+             colors.data(), styles.data(), widths.data(), sym_colors.data(), sym_scales.data(),
+             sym_numbers.data(), symbols.data());
+  }
+  page.finish();
+}
+
+}  // namespace xg::viz
