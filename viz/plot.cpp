@@ -168,7 +168,7 @@ void check_device(const char* fn, const char* dev) {
 
 // Colour map 0 entries (the line colours): PLplot uses 0 as the background and we keep fixed
 // roles for the first few; series colours start at kFirstSeriesColor.
-constexpr int kWhite = 0, kBlack = 1, kGrid = 2, kDarkGrey = 3, kTrajectory = 4, kMarkerFill = 5;
+constexpr int kWhite = 0, kBlack = 1, kGrid = 2, kDarkGrey = 3, kTrajectory = 4, kMasked = 5;
 constexpr int kFirstSeriesColor = 16;
 
 struct Rgb {
@@ -248,7 +248,7 @@ class Page {
     s.scol0(kGrid, 222, 222, 222);
     s.scol0(kDarkGrey, 80, 80, 80);
     s.scol0(kTrajectory, 220, 20, 60);
-    s.scol0(kMarkerFill, 255, 255, 255);
+    s.scol0(kMasked, 200, 200, 200);
     set_viridis();
     s.adv(0);
     // Text height: PLplot's default is in mm at the device's fixed resolution, so it would
@@ -677,6 +677,410 @@ void plot_lines(const std::string& path, const std::vector<double>& x,
              colors.data(), styles.data(), widths.data(), sym_colors.data(), sym_scales.data(),
              sym_numbers.data(), symbols.data());
   }
+  page.finish();
+}
+
+}  // namespace xg::viz
+
+// ---------------------------------------------------------------- plot_contour
+
+namespace xg::viz {
+namespace {
+
+/// z (ny rows of nx) with every non-finite value replaced by the mean of its finite
+/// 4-neighbours, filled layer by layer inward from the finite cells (z has a finite value).
+std::vector<double> inpaint(const std::vector<double>& z, std::size_t nx, std::size_t ny) {
+  std::vector<double> v(z);
+  std::vector<char> known(z.size());
+  std::vector<std::size_t> todo;
+  for (std::size_t k = 0; k < z.size(); ++k) {
+    known[k] = std::isfinite(z[k]);
+    if (!known[k]) todo.push_back(k);
+  }
+  while (!todo.empty()) {
+    std::vector<std::pair<std::size_t, double>> layer;
+    std::vector<std::size_t> rest;
+    for (std::size_t k : todo) {
+      const std::size_t i = k % nx, j = k / nx;
+      double sum = 0;
+      int n = 0;
+      auto add = [&](std::size_t q) {
+        if (known[q]) sum += v[q], ++n;
+      };
+      if (i > 0) add(k - 1);
+      if (i + 1 < nx) add(k + 1);
+      if (j > 0) add(k - nx);
+      if (j + 1 < ny) add(k + nx);
+      if (n > 0)
+        layer.push_back({k, sum / n});
+      else
+        rest.push_back(k);
+    }
+    for (const auto& [k, val] : layer) v[k] = val, known[k] = 1;
+    todo.swap(rest);
+  }
+  return v;
+}
+
+/// About n round levels (steps 1, 2, 2.5 or 5 times a power of 10) covering [lo, hi].
+std::vector<double> nice_levels(double lo, double hi, int64_t n) {
+  // The smallest round step giving at most n + 1 levels from floor(lo) to ceil(hi).
+  const double raw = (hi - lo) / static_cast<double>(std::max<int64_t>(n - 1, 1));
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = 10 * mag;
+  for (double m : {0.5, 1.0, 2.0, 2.5, 5.0}) {
+    const double st = m * mag;
+    const double count = std::ceil(hi / st - 1e-9) - std::floor(lo / st + 1e-9) + 1;
+    if (count <= static_cast<double>(n + 1)) {
+      step = st;
+      break;
+    }
+  }
+  std::vector<double> out;
+  const double first = std::floor(lo / step + 1e-9) * step;
+  for (int k = 0;; ++k) {
+    double v = first + k * step;
+    if (std::abs(v) < 1e-12 * step) v = 0;  // an exact 0, not 1e-17
+    out.push_back(v);
+    if (v >= hi - 1e-9 * step) break;
+  }
+  return out;
+}
+
+/// Round log-spaced levels covering [lo, hi] (lo > 0): mantissas 1-2-5, 1-3 or 1 per decade
+/// (or every k-th decade), the densest set giving at most about n levels.
+std::vector<double> nice_log_levels(double lo, double hi, int64_t n) {
+  const int k0 = static_cast<int>(std::floor(std::log10(lo) + 1e-9));
+  const int k1 = static_cast<int>(std::ceil(std::log10(hi) - 1e-9));
+  const std::vector<std::vector<double>> sets = {
+      {1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 2, 3, 5, 7}, {1, 2, 5}, {1, 3}, {1}};
+  std::vector<double> out;
+  for (const auto& mant : sets) {
+    std::vector<double> cand;
+    for (int k = k0 - 1; k <= k1 + 1; ++k)
+      for (double m : mant) cand.push_back(m * std::pow(10.0, k));
+    // From the last candidate at or below lo to the first at or above hi.
+    std::size_t first = 0, last = cand.size() - 1;
+    for (std::size_t i = 0; i < cand.size(); ++i)
+      if (cand[i] <= lo * (1 + 1e-9)) first = i;
+    for (std::size_t i = cand.size(); i-- > 0;)
+      if (cand[i] >= hi * (1 - 1e-9)) last = i;
+    out.assign(cand.begin() + static_cast<std::ptrdiff_t>(first),
+               cand.begin() + static_cast<std::ptrdiff_t>(last) + 1);
+    if (static_cast<int64_t>(out.size()) <= n + 1) return out;
+  }
+  // More decades than levels: every k-th decade.
+  const int every = static_cast<int>(std::ceil((k1 - k0) / static_cast<double>(n - 1)));
+  out.clear();
+  for (int k = k0; k < k1 + every; k += every) out.push_back(std::pow(10.0, k));
+  return out;
+}
+
+/// The contour levels (increasing) from the options over [vmin, vmax].
+std::vector<double> contour_levels(const char* fn, const ContourOptions& o, double vmin,
+                                   double vmax, bool auto_range) {
+  const bool log = o.log_levels();
+  std::vector<double> levels;
+  if (!o.level_values().empty()) {
+    levels = o.level_values();
+    XG_CHECK(levels.size() >= 2, fn, ": level_values needs at least 2 levels, got ", levels.size());
+    for (std::size_t i = 0; i < levels.size(); ++i) {
+      XG_CHECK(std::isfinite(levels[i]), fn, ": level_values[", i, "] = ", levels[i],
+               " is not finite");
+      XG_CHECK(i == 0 || levels[i] > levels[i - 1], fn,
+               ": level_values must be strictly increasing, but level_values[", i - 1,
+               "] = ", levels[i - 1], " and level_values[", i, "] = ", levels[i]);
+      XG_CHECK(!log || levels[i] > 0, fn, ": log_levels needs positive levels, but level_values[",
+               i, "] = ", levels[i]);
+    }
+    return levels;
+  }
+  if (o.level_step() > 0) {
+    XG_CHECK(!log, fn,
+             ": level_step gives evenly spaced levels; it cannot be combined with "
+             "log_levels (use levels(n) or level_values)");
+    const double n = std::floor((vmax - vmin) / o.level_step() * (1 + 1e-12)) + 1;
+    XG_CHECK(n >= 2 && n <= 1000, fn, ": level_step ", o.level_step(), " gives ", n,
+             " levels over [", vmin, ", ", vmax, "]; expected 2 to 1000");
+    for (int i = 0; i < static_cast<int>(n); ++i) levels.push_back(vmin + i * o.level_step());
+    return levels;
+  }
+  const auto n = o.levels();
+  if (auto_range) return log ? nice_log_levels(vmin, vmax, n) : nice_levels(vmin, vmax, n);
+  for (int64_t i = 0; i < n; ++i) {
+    const double f = static_cast<double>(i) / static_cast<double>(n - 1);
+    levels.push_back(
+        log ? std::pow(10.0, std::log10(vmin) + f * (std::log10(vmax) - std::log10(vmin)))
+            : vmin + f * (vmax - vmin));
+  }
+  return levels;
+}
+
+/// Cell edges around grid values (midpoints, ends extended by half a cell): n + 1 values.
+std::vector<double> cell_edges(const std::vector<double>& v) {
+  std::vector<double> e(v.size() + 1);
+  for (std::size_t i = 1; i < v.size(); ++i) e[i] = 0.5 * (v[i - 1] + v[i]);
+  e.front() = v.front() - 0.5 * (v[1] - v[0]);
+  e.back() = v.back() + 0.5 * (v[v.size() - 1] - v[v.size() - 2]);
+  return e;
+}
+
+/// A PLplot coordinate grid (tr1) over the vectors.
+PLcGrid grid_of(std::vector<double>& xv, std::vector<double>& yv) {
+  PLcGrid g;
+  g.xg = xv.data();
+  g.yg = yv.data();
+  g.zg = nullptr;
+  g.nx = static_cast<PLINT>(xv.size());
+  g.ny = static_cast<PLINT>(yv.size());
+  return g;
+}
+
+/// Tick values for a colour bar over [lo, hi] in colour coordinates (log10 of the values when
+/// `log`), returned as values (not log10).
+std::vector<double> bar_ticks(double lo, double hi, bool log) {
+  std::vector<double> out;
+  if (log) {
+    out = log_ticks(lo, hi);
+    if (out.empty()) {  // 3 decades or more: powers of 10, every k-th to keep about 8
+      const int k0 = static_cast<int>(std::ceil(lo - 1e-9)),
+                k1 = static_cast<int>(std::floor(hi + 1e-9));
+      const int every = std::max(1, static_cast<int>(std::ceil((k1 - k0 + 1) / 8.0)));
+      for (int k = k0; k <= k1; k += every) out.push_back(std::pow(10.0, k));
+    }
+    if (out.size() > 10) {  // 1-2-5 over 2-3 decades: keep the 1s and 5s... thin evenly
+      std::vector<double> thin;
+      for (std::size_t i = 0; i < out.size(); i += 2) thin.push_back(out[i]);
+      out.swap(thin);
+    }
+    return out;
+  }
+  for (double v : nice_levels(lo, hi, 7))
+    if (v >= lo - 1e-9 * (hi - lo) && v <= hi + 1e-9 * (hi - lo)) out.push_back(v);
+  return out;
+}
+
+/// A tick label; powers of 10 far from 1 as 10^k (PLplot's superscript escapes).
+std::string bar_label(double v) {
+  const double k = std::round(std::log10(std::abs(v)));
+  if (v > 0 && std::abs(v - std::pow(10.0, k)) < 1e-9 * v && std::abs(k) >= 4)
+    return "10#u" + std::to_string(static_cast<int>(k)) + "#d";
+  return tick_label(v);
+}
+
+/// Draws a vertical colour bar in the normalized box [x0, x1] x [y0, y1] of the subpage: bands
+/// between `bands` (filled contours: colour k/(n-2) of map 1 for band k, as plshades) or a
+/// continuous gradient, over colour coordinates [lo, hi] (log10 of the values when `log`), with
+/// ticks and labels on its right and `label` above. Leaves the viewport changed.
+void draw_colorbar(plstream& s, double x0, double x1, double y0, double y1, double lo, double hi,
+                   const std::vector<double>& bands, bool log, const std::string& label,
+                   double text_scale) {
+  s.vpor(x0, x1, y0, y1);
+  s.wind(0.0, 1.0, lo, hi);
+  if (bands.size() >= 2) {
+    for (std::size_t k = 0; k + 1 < bands.size(); ++k) {
+      s.col1(bands.size() == 2 ? 0.0
+                               : static_cast<double>(k) / static_cast<double>(bands.size() - 2));
+      PLFLT rx[4] = {0, 1, 1, 0}, ry[4] = {bands[k], bands[k], bands[k + 1], bands[k + 1]};
+      s.fill(4, rx, ry);
+    }
+  } else {
+    const int steps = 256;
+    for (int k = 0; k < steps; ++k) {
+      s.col1(static_cast<double>(k) / (steps - 1));
+      const double a = lo + (hi - lo) * k / steps, b = lo + (hi - lo) * (k + 1) / steps;
+      PLFLT rx[4] = {0, 1, 1, 0}, ry[4] = {a, a, b, b};
+      s.fill(4, rx, ry);
+    }
+  }
+  s.col0(kBlack);
+  s.width(1.0);
+  s.box("bc", 0, 0, "bc", 0, 0);
+  // Ticks: the band edges when there are few (and they are the values), else round values.
+  std::vector<double> ticks;
+  if (bands.size() >= 2 && bands.size() <= 12) {
+    for (double b : bands) ticks.push_back(log ? std::pow(10.0, b) : b);
+  } else {
+    ticks = bar_ticks(lo, hi, log);
+  }
+  s.schr(0.0, text_scale * 0.9);
+  for (double t : ticks) {
+    const double c = log ? std::log10(t) : t;
+    if (c < lo - 1e-9 * (hi - lo) || c > hi + 1e-9 * (hi - lo)) continue;
+    s.join(0.75, c, 1.0, c);
+    s.mtex("rv", 0.5, (c - lo) / (hi - lo), 0.0, bar_label(t).c_str());
+  }
+  if (!label.empty()) s.mtex("t", 0.8, 0.5, 0.5, plain(label).c_str());
+  s.schr(0.0, text_scale);
+}
+
+}  // namespace
+
+void plot_contour(const std::string& path, const std::vector<double>& x,
+                  const std::vector<double>& y, const std::vector<double>& z,
+                  const ContourOptions& o) {
+  const char* fn = "plot_contour";
+  check_grid(fn, x, y, z);
+  const std::size_t nx = x.size(), ny = y.size();
+  XG_CHECK(o.levels() >= 2 && o.levels() <= 200, fn, ": levels must be in [2, 200], got ",
+           o.levels());
+  XG_CHECK(std::isfinite(o.level_step()) && o.level_step() >= 0, fn,
+           ": level_step must be >= 0 (0: use levels), got ", o.level_step());
+  XG_CHECK(!std::isinf(o.vmin()) && !std::isinf(o.vmax()), fn, ": vmin and vmax must be finite",
+           " (or NaN for the data's range), got ", o.vmin(), " and ", o.vmax());
+  const auto& tx = o.trajectory_x();
+  const auto& ty = o.trajectory_y();
+  XG_CHECK(tx.size() == ty.size(), fn, ": trajectory_x has ", tx.size(),
+           " points but trajectory_y has ", ty.size());
+  XG_CHECK(o.trajectory_labels().empty() || o.trajectory_labels().size() == tx.size(), fn,
+           ": trajectory_labels has ", o.trajectory_labels().size(),
+           " labels but the trajectory has ", tx.size(),
+           " points (give one label per point, or none)");
+  for (std::size_t k = 0; k < tx.size(); ++k)
+    XG_CHECK(std::isfinite(tx[k]) && std::isfinite(ty[k]), fn, ": trajectory point ", k, " (",
+             tx[k], ", ", ty[k], ") is not finite");
+
+  const Stats st = stats_of(z);
+  XG_CHECK(!std::isnan(st.min), fn, ": z has no finite value (all ", z.size(),
+           " values are NaN or inf)");
+  const bool log = o.log_levels();
+  double vmin = o.vmin(), vmax = o.vmax();
+  if (std::isnan(vmin)) vmin = log ? st.min_positive : st.min;
+  if (std::isnan(vmax)) vmax = st.max;
+  XG_CHECK(!log || vmin > 0, fn, ": log_levels needs vmin > 0, but ",
+           std::isnan(o.vmin()) ? "z has no positive value" : "vmin = " + std::to_string(vmin));
+  if (!(vmax > vmin)) {
+    XG_CHECK(std::isnan(o.vmin()) || std::isnan(o.vmax()), fn, ": vmin (", vmin,
+             ") must be below vmax (", vmax, ")");
+    if (log) {
+      vmin /= 1.5;
+      vmax = vmin * 2.25 > vmax ? vmin * 2.25 : vmax;
+    } else {
+      std::tie(vmin, vmax) = padded(vmin, vmax, 0);
+    }
+  }
+  const std::vector<double> levels =
+      contour_levels(fn, o, vmin, vmax, std::isnan(o.vmin()) && std::isnan(o.vmax()));
+  const bool image = o.heatmap(), filled = o.filled() && !image, lines = !image && !filled;
+
+  // Colour-scale coordinates: log10 for log levels in filled/image mode (lines use the values,
+  // so that their labels show them).
+  auto t = [&](double v) { return log && !lines ? std::log10(v) : v; };
+  std::vector<double> tl;
+  for (double l : levels) tl.push_back(t(l));
+  const double lo = image ? t(vmin) : tl.front(), hi = image ? t(vmax) : tl.back();
+  const double span = hi - lo;
+  // The field to draw: non-finite cells filled in from their neighbours (so that no band or line
+  // bunches up around them; they are painted over afterwards), then for filled/image clamped
+  // into [lo, hi] (log's non-positive values to the bottom).
+  std::vector<double> w = inpaint(z, nx, ny);
+  if (!lines)
+    for (double& v : w) {
+      const double tv = log && v <= 0 ? lo : t(v);
+      v = std::clamp(tv, lo + 1e-9 * span, hi - 1e-9 * span);
+    }
+  const Field f(w, nx, ny);
+  std::vector<double> xs(x), ys(y);
+  PLcGrid grid = grid_of(xs, ys);
+
+  Page page(fn, path, o.width(), o.height(), o.font_scale());
+  plstream& s = page.s();
+  const auto [cw, ch] = page.char_size();
+  const bool bar = o.colorbar() && !lines;
+  const bool note = st.non_finite > 0;
+  const double left = 6.5 * cw, right = 1.0 - (bar ? 9.0 : 2.5) * cw;
+  const double bottom = (note ? 5.6 : 4.2) * ch;
+  const double top = 1.0 - (!o.title().empty() ? 3.2 : bar && !o.zlabel().empty() ? 2.6 : 1.5) * ch;
+  s.vpor(left, right, bottom, top);
+  s.wind(x.front(), x.back(), y.front(), y.back());
+
+  if (image) {
+    std::vector<double> ex = cell_edges(x), ey = cell_edges(y);
+    PLcGrid egrid = grid_of(ex, ey);
+    // The cells at the edges extend half a cell beyond the window; PLplot clips them.
+    s.imagefr(f.rows.data(), static_cast<PLINT>(nx), static_cast<PLINT>(ny), x.front(), x.back(),
+              y.front(), y.back(), lo, hi, lo, hi, plcallback::tr1, &egrid);
+  } else if (filled) {
+    s.shades(f.rows.data(), static_cast<PLINT>(nx), static_cast<PLINT>(ny), nullptr, x.front(),
+             x.back(), y.front(), y.back(), tl.data(), static_cast<PLINT>(tl.size()), 1.0, 0, 0.0,
+             plcallback::fill, false, plcallback::tr1, &grid);
+  }
+  // Contour lines: coloured by level (plain contour plot) or thin and dark over filled/image.
+  if (lines || o.contour_lines()) {
+    // Lines are drawn on the values (labels show them), filled in where not finite.
+    const Field fr(lines ? w : inpaint(z, nx, ny), nx, ny);
+    const bool labels = lines && o.labels();
+    s.setcontlabelformat(4, 2);
+    s.setcontlabelparam(0.006, 0.6 * page.text_scale(), 0.4, labels ? 1 : 0);
+    for (std::size_t k = 0; k < levels.size(); ++k) {
+      if (lines) {
+        s.col1(0.85 * static_cast<double>(k) / static_cast<double>(levels.size() - 1));
+        s.width(1.5);
+      } else {
+        s.col0(kDarkGrey);
+        s.width(0.7);
+      }
+      s.cont(fr.rows.data(), static_cast<PLINT>(nx), static_cast<PLINT>(ny), 1,
+             static_cast<PLINT>(nx), 1, static_cast<PLINT>(ny), &levels[k], 1, plcallback::tr1,
+             &grid);
+    }
+    s.setcontlabelparam(0.006, 0.3, 0.1, 0);
+  }
+
+  // Masked (non-finite) cells: light grey rectangles over whatever was drawn.
+  if (st.non_finite > 0) {
+    const std::vector<double> ex = cell_edges(x), ey = cell_edges(y);
+    s.col0(kMasked);
+    for (std::size_t j = 0; j < ny; ++j)
+      for (std::size_t i = 0; i < nx; ++i) {
+        if (std::isfinite(z[j * nx + i])) continue;
+        PLFLT rx[4] = {ex[i], ex[i + 1], ex[i + 1], ex[i]},
+              ry[4] = {ey[j], ey[j], ey[j + 1], ey[j + 1]};
+        s.fill(4, rx, ry);
+      }
+  }
+
+  // Trajectory: a path with dots, an open circle at the start, a star at the end.
+  if (!tx.empty()) {
+    std::vector<PLFLT> px(tx.begin(), tx.end()), py(ty.begin(), ty.end());
+    const auto n = static_cast<PLINT>(px.size());
+    s.col0(kTrajectory);
+    s.width(2.0);
+    if (n >= 2) s.line(n, px.data(), py.data());
+    s.string(n, px.data(), py.data(), "•");
+    s.ssym(0.0, page.text_scale() * 1.6);
+    s.schr(0.0, page.text_scale() * 1.6);
+    s.string(1, &px.front(), &py.front(), "○");
+    s.string(1, &px.back(), &py.back(), "★");
+    s.schr(0.0, page.text_scale() * 0.8);
+    s.col0(image || filled ? kWhite : kBlack);
+    for (PLINT k = 0; k < n && !o.trajectory_labels().empty(); ++k)
+      if (!o.trajectory_labels()[k].empty())
+        s.ptex(px[k], py[k], 1.0, 0.0, -0.15, plain(o.trajectory_labels()[k]).c_str());
+    s.schr(0.0, page.text_scale());
+    s.ssym(0.0, page.text_scale());
+  }
+
+  s.width(1.0);
+  s.col0(kBlack);
+  s.box("bcnst", 0, 0, "bcnstv", 0, 0);
+  s.mtex("b", 3.0, 0.5, 0.5, plain(o.xlabel()).c_str());
+  s.mtex("l", 5.0, 0.5, 0.5, plain(o.ylabel()).c_str());
+  if (!o.title().empty()) {
+    s.schr(0.0, page.text_scale() * 1.2);
+    s.mtex("t", 1.2, 0.5, 0.5, plain(o.title()).c_str());
+    s.schr(0.0, page.text_scale());
+  }
+  if (note) {
+    s.schr(0.0, page.text_scale() * 0.8);
+    s.col0(kDarkGrey);
+    s.mtex("b", 5.8, 0.0, 0.0, count_note(st.non_finite, "(NaN/inf) masked (grey)").c_str());
+    s.schr(0.0, page.text_scale());
+    s.col0(kBlack);
+  }
+  if (bar)
+    draw_colorbar(s, right + 1.5 * cw, right + 3.3 * cw, bottom, top, lo, hi,
+                  image ? std::vector<double>{} : tl, log, o.zlabel(), page.text_scale());
   page.finish();
 }
 

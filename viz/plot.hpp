@@ -148,6 +148,8 @@ struct ContourOptions {
   /// Text next to trajectory points (e.g. epoch numbers): empty, or one string per point (empty
   /// strings are skipped).
   XG_ARG(std::vector<std::string>, trajectory_labels);
+
+ public:
   /// Sets trajectory_x and trajectory_y.
   ContourOptions& trajectory(std::vector<double> xs, std::vector<double> ys) {
     trajectory_x_ = std::move(xs);
