@@ -910,7 +910,7 @@ void draw_colorbar(plstream& s, double x0, double x1, double y0, double y1, doub
     s.join(0.75, c, 1.0, c);
     s.mtex("rv", 0.5, (c - lo) / (hi - lo), 0.0, bar_label(t).c_str());
   }
-  if (!label.empty()) s.mtex("t", 0.8, 0.5, 0.5, plain(label).c_str());
+  if (!label.empty()) s.mtex("t", 1.2, 0.5, 0.5, plain(label).c_str());
   s.schr(0.0, text_scale);
 }
 
@@ -990,7 +990,7 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
   const bool note = st.non_finite > 0;
   const double left = 6.5 * cw, right = 1.0 - (bar ? 9.0 : 2.5) * cw;
   const double bottom = (note ? 5.6 : 4.2) * ch;
-  const double top = 1.0 - (!o.title().empty() ? 3.2 : bar && !o.zlabel().empty() ? 2.6 : 1.5) * ch;
+  const double top = 1.0 - (!o.title().empty() ? 3.2 : bar && !o.zlabel().empty() ? 3.0 : 1.5) * ch;
   s.vpor(left, right, bottom, top);
   s.wind(x.front(), x.back(), y.front(), y.back());
 
@@ -1082,6 +1082,298 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
     draw_colorbar(s, right + 1.5 * cw, right + 3.3 * cw, bottom, top, lo, hi,
                   image ? std::vector<double>{} : tl, log, o.zlabel(), page.text_scale());
   page.finish();
+}
+
+}  // namespace xg::viz
+
+// ---------------------------------------------------------------- plot_surface
+
+namespace xg::viz {
+
+void plot_surface(const std::string& path, const std::vector<double>& x,
+                  const std::vector<double>& y, const std::vector<double>& z,
+                  const SurfaceOptions& o) {
+  const char* fn = "plot_surface";
+  check_grid(fn, x, y, z);
+  const std::size_t nx = x.size(), ny = y.size();
+  XG_CHECK(std::isfinite(o.altitude()) && o.altitude() >= 0 && o.altitude() <= 90, fn,
+           ": altitude must be in [0, 90] degrees, got ", o.altitude());
+  XG_CHECK(std::isfinite(o.azimuth()), fn, ": azimuth must be finite, got ", o.azimuth());
+  XG_CHECK(!std::isinf(o.zmax()), fn, ": zmax must be finite (or NaN for no clipping), got ",
+           o.zmax());
+  const Stats st = stats_of(z);
+  XG_CHECK(!std::isnan(st.min), fn, ": z has no finite value (all ", z.size(),
+           " values are NaN or inf)");
+  XG_CHECK(!o.log_z() || !std::isnan(st.min_positive), fn,
+           ": log_z needs positive values, but z has none");
+  XG_CHECK(!o.log_z() || std::isnan(o.zmax()) || o.zmax() > 0, fn, ": log_z needs zmax > 0, got ",
+           o.zmax());
+  // Heights: non-finite to the top (NaN, +inf) or bottom (-inf), clipped at zmax, log10.
+  const double top_value = std::isnan(o.zmax()) ? st.max : std::min(st.max, o.zmax());
+  std::vector<double> w(z.size());
+  for (std::size_t k = 0; k < z.size(); ++k) {
+    double v = z[k];
+    if (!std::isfinite(v)) v = v == -INFINITY ? st.min : top_value;
+    if (!std::isnan(o.zmax())) v = std::min(v, o.zmax());
+    if (o.log_z()) v = std::log10(std::max(v, st.min_positive));
+    w[k] = v;
+  }
+  double lo = *std::min_element(w.begin(), w.end()), hi = *std::max_element(w.begin(), w.end());
+  if (!(hi > lo)) std::tie(lo, hi) = padded(lo, hi, 0);
+  const Field f(w, nx, ny);
+  std::vector<PLFLT> xs(x.begin(), x.end()), ys(y.begin(), y.end());
+
+  Page page(fn, path, o.width(), o.height(), o.font_scale());
+  plstream& s = page.s();
+  const auto [cw, ch] = page.char_size();
+  const bool note = st.non_finite > 0;
+  const double right = 1.0 - (o.colorbar() ? 9.0 : 1.0) * cw;
+  const double bottom = (note ? 1.8 : 0.0) * ch, top = 1.0 - (o.title().empty() ? 0.5 : 3.0) * ch;
+  s.vpor(0.0, right, bottom, top);
+  s.wind(-1.0, 0.82, -0.72, 1.17);
+  s.col0(kBlack);
+  s.w3d(1.0, 1.0, 0.9, x.front(), x.back(), y.front(), y.back(), lo, hi, o.altitude(), o.azimuth());
+  s.schr(0.0, page.text_scale() * 0.9);
+  // A log_z axis is labelled in log10 units (PLplot's log labels show only powers of 10).
+  const std::string zlabel =
+      o.log_z() ? "log10(" + (o.zlabel().empty() ? std::string("z") : o.zlabel()) + ")"
+                : o.zlabel();
+  s.box3("bnstu", plain(o.xlabel()).c_str(), 0.0, 0, "bnstu", plain(o.ylabel()).c_str(), 0.0, 0,
+         "bcdnstu", plain(zlabel).c_str(), 0.0, 0);
+  s.schr(0.0, page.text_scale());
+  s.col0(kDarkGrey);
+  s.width(0.5);
+  s.surf3d(xs.data(), ys.data(), f.rows.data(), static_cast<PLINT>(nx), static_cast<PLINT>(ny),
+           MAG_COLOR | (o.mesh() ? FACETED : 0), nullptr, 0);
+  s.width(1.0);
+  s.col0(kBlack);
+  if (!o.title().empty()) {
+    s.vpor(0.0, 1.0, 0.0, 1.0);
+    s.schr(0.0, page.text_scale() * 1.2);
+    s.mtex("t", -1.5, 0.5, 0.5, plain(o.title()).c_str());
+    s.schr(0.0, page.text_scale());
+  }
+  if (note) {
+    s.vpor(0.0, 1.0, 0.0, 1.0);
+    s.schr(0.0, page.text_scale() * 0.8);
+    s.col0(kDarkGrey);
+    s.mtex("b", -1.0, 0.02, 0.0,
+           count_note(st.non_finite, "(NaN/inf) drawn at the end of the z range").c_str());
+    s.schr(0.0, page.text_scale());
+    s.col0(kBlack);
+  }
+  if (o.colorbar())
+    draw_colorbar(s, right + 1.5 * cw, right + 3.3 * cw, 0.2, 0.8, lo, hi, {}, o.log_z(),
+                  o.zlabel(), page.text_scale());
+  page.finish();
+}
+
+}  // namespace xg::viz
+
+// ---------------------------------------------------------------- write_vtk
+
+namespace xg::viz {
+
+void write_vtk(const std::string& path, const std::vector<double>& x, const std::vector<double>& y,
+               const std::vector<double>& z, const VtkOptions& o) {
+  const char* fn = "write_vtk";
+  check_grid(fn, x, y, z);
+  const std::string& name = o.field_name();
+  bool ok_name = !name.empty() && name != "finite";
+  for (char c : name)
+    ok_name = ok_name &&
+              (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
+  XG_CHECK(ok_name, fn, ": field_name ", in_quotes(name),
+           " must be non-empty, not \"finite\", and made of letters, digits, '_', '-', '.'");
+  XG_CHECK(!std::isinf(o.zmax()), fn, ": zmax must be finite (or NaN for no clipping), got ",
+           o.zmax());
+  const Stats st = stats_of(z);
+  XG_CHECK(!std::isnan(st.min), fn, ": z has no finite value (all ", z.size(),
+           " values are NaN or inf)");
+  // Values as h52vtp makes them: clipped at zmax, then log(z + 0.1); non-finite ones take the
+  // largest finite value (the smallest for -inf) and are flagged in "finite".
+  std::vector<double> v(z.size());
+  for (std::size_t k = 0; k < z.size(); ++k) {
+    double a = std::isfinite(z[k]) ? z[k] : (z[k] == -INFINITY ? st.min : st.max);
+    if (!std::isnan(o.zmax())) a = std::min(a, o.zmax());
+    if (o.log()) {
+      XG_CHECK(a + 0.1 > 0, fn, ": log needs z > -0.1 (it stores log(z + 0.1)), but z[", k,
+               "] = ", a);
+      a = std::log(a + 0.1);
+    }
+    v[k] = a;
+  }
+  const std::size_t nx = x.size(), ny = y.size(), n = z.size();
+  std::ostringstream os;
+  os << std::setprecision(9);
+  os << "# vtk DataFile Version 3.0\n"
+     << "xgrad surface " << name << (o.log() ? " (log(z + 0.1))" : "") << "\n"
+     << "ASCII\n"
+     << "DATASET STRUCTURED_GRID\n"
+     << "DIMENSIONS " << nx << " " << ny << " 1\n"
+     << "POINTS " << n << " double\n";
+  for (std::size_t j = 0; j < ny; ++j)
+    for (std::size_t i = 0; i < nx; ++i) os << x[i] << " " << y[j] << " " << v[j * nx + i] << "\n";
+  os << "POINT_DATA " << n << "\n"
+     << "SCALARS " << name << " double 1\n"
+     << "LOOKUP_TABLE default\n";
+  for (std::size_t k = 0; k < n; ++k) os << v[k] << "\n";
+  os << "SCALARS finite int 1\n"
+     << "LOOKUP_TABLE default\n";
+  for (std::size_t k = 0; k < n; ++k) os << (std::isfinite(z[k]) ? 1 : 0) << "\n";
+  const std::string text = os.str();
+
+  AtomicFile file(fn, path);
+  FILE* f = file.stream();
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const bool closed = std::fclose(f) == 0;
+  if (!written || !closed)
+    io_fail(std::string(fn) + ": cannot write " + in_quotes(path) + ": " + std::strerror(errno));
+  file.commit();
+}
+
+// ---------------------------------------------------------------- training curves
+
+void plot_training_curves(const std::string& path, const std::vector<nn::EpochMetrics>& metrics,
+                          const PlotOptions& options) {
+  const char* fn = "plot_training_curves";
+  XG_CHECK(!metrics.empty(), fn, ": no epochs to plot (the metrics are empty) for ",
+           in_quotes(path));
+  std::vector<double> epoch, train_loss, test_loss, train_acc, test_acc;
+  for (const nn::EpochMetrics& m : metrics) {
+    epoch.push_back(static_cast<double>(m.epoch));
+    train_loss.push_back(m.train_loss);
+    test_loss.push_back(m.test_loss);
+    train_acc.push_back(100.0 * m.train_acc);
+    test_acc.push_back(100.0 * m.test_acc);
+  }
+  auto present = [](const std::vector<double>& v) {
+    return std::any_of(v.begin(), v.end(), [](double a) { return std::isfinite(a); });
+  };
+  // tab10: loss blue, accuracy orange; train solid, test dashed; dots for short runs.
+  const bool dots = metrics.size() <= 30;
+  std::vector<Series> series;
+  if (present(train_loss))
+    series.push_back(Series("train loss", train_loss).color("#1f77b4").markers(dots));
+  if (present(test_loss))
+    series.push_back(
+        Series("test loss", test_loss).color("#1f77b4").style(LineStyle::dashed).markers(dots));
+  if (present(train_acc))
+    series.push_back(Series("train accuracy", train_acc).color("#ff7f0e").markers(dots).right());
+  if (present(test_acc))
+    series.push_back(Series("test accuracy", test_acc)
+                         .color("#ff7f0e")
+                         .style(LineStyle::dashed)
+                         .markers(dots)
+                         .right());
+  XG_CHECK(!series.empty(), fn, ": every loss and accuracy is NaN; nothing to plot to ",
+           in_quotes(path));
+  PlotOptions o = options;
+  if (o.xlabel().empty()) o.xlabel("epoch");
+  if (o.ylabel().empty()) o.ylabel("loss");
+  if (o.y2label().empty()) o.y2label("accuracy (%)");
+  plot_lines(path, epoch, series, o);
+}
+
+void plot_training_curves(const std::string& path, const std::string& metrics_csv,
+                          const PlotOptions& options) {
+  plot_training_curves(path, read_metrics_csv(metrics_csv), options);
+}
+
+// ---------------------------------------------------------------- metrics CSV
+
+namespace {
+/// `s` without leading/trailing spaces, tabs and '\r'.
+std::string trimmed(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+}
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> out;
+  std::string field;
+  std::istringstream is(line);
+  while (std::getline(is, field, ',')) out.push_back(trimmed(field));
+  if (!line.empty() && line.back() == ',') out.push_back("");
+  return out;
+}
+}  // namespace
+
+std::vector<nn::EpochMetrics> read_metrics_csv(const std::string& path) {
+  const char* fn = "read_metrics_csv";
+  std::ifstream in(path);
+  if (!in)
+    io_fail(std::string(fn) + ": cannot open " + in_quotes(path) + ": " + std::strerror(errno));
+  const std::vector<std::string> known = {"epoch",    "train_loss", "train_acc", "test_loss",
+                                          "test_acc", "lr",         "seconds"};
+  std::string line;
+  std::size_t line_no = 0;
+  // Header: skip blank lines before it.
+  std::vector<std::string> header;
+  while (header.empty() && std::getline(in, line)) {
+    ++line_no;
+    if (!trimmed(line).empty()) header = split_csv(line);
+  }
+  XG_CHECK(!header.empty(), fn, ": ", in_quotes(path), " is empty (expected the header line \"",
+           "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\")");
+  std::vector<int> column(header.size(), -1);  // index into `known`
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    const auto it = std::find(known.begin(), known.end(), header[c]);
+    XG_CHECK(it != known.end(), fn, ": ", path, " line ", line_no, ": unknown column ",
+             in_quotes(header[c]), " (expected epoch, train_loss, train_acc, test_loss, test_acc,",
+             " lr, seconds)");
+    const int idx = static_cast<int>(it - known.begin());
+    XG_CHECK(std::find(column.begin(), column.end(), idx) == column.end(), fn, ": ", path, " line ",
+             line_no, ": column ", in_quotes(header[c]), " appears twice");
+    column[c] = idx;
+  }
+  XG_CHECK(column[0] == 0, fn, ": ", path, " line ", line_no,
+           ": the first column must be \"epoch\", got ", in_quotes(header[0]));
+  std::vector<nn::EpochMetrics> out;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (trimmed(line).empty()) continue;
+    const std::vector<std::string> fields = split_csv(line);
+    XG_CHECK(fields.size() == header.size(), fn, ": ", path, " line ", line_no, ": ", fields.size(),
+             " fields but the header has ", header.size());
+    nn::EpochMetrics m{0, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN};
+    for (std::size_t c = 0; c < fields.size(); ++c) {
+      const std::string& t = fields[c];
+      char* end = nullptr;
+      errno = 0;
+      const double v = t.empty() ? 0.0 : std::strtod(t.c_str(), &end);
+      XG_CHECK(!t.empty() && end == t.c_str() + t.size(), fn, ": ", path, " line ", line_no,
+               ": column ", in_quotes(header[c]), " holds ", in_quotes(t), ", not a number");
+      switch (column[c]) {
+        case 0:
+          XG_CHECK(std::isfinite(v) && v == std::floor(v) && std::abs(v) < 1e15, fn, ": ", path,
+                   " line ", line_no, ": epoch ", in_quotes(t), " is not an integer");
+          m.epoch = static_cast<int64_t>(v);
+          break;
+        case 1:
+          m.train_loss = v;
+          break;
+        case 2:
+          m.train_acc = v;
+          break;
+        case 3:
+          m.test_loss = v;
+          break;
+        case 4:
+          m.test_acc = v;
+          break;
+        case 5:
+          m.lr = v;
+          break;
+        default:
+          m.seconds = v;
+          break;
+      }
+    }
+    out.push_back(m);
+  }
+  XG_CHECK(!in.bad(), fn, ": reading ", path, " failed");
+  return out;
 }
 
 }  // namespace xg::viz
