@@ -549,7 +549,88 @@ void plot_lines(const std::string& path, const std::vector<double>& x,
   }
   const auto [cw, ch] = page.char_size();
   const double left = 6.5 * cw, right = 1.0 - (has_right ? 6.5 : 2.0) * cw;
-  const double bottom = 4.2 * ch, top = 1.0 - (o.title().empty() ? 1.5 : 3.2) * ch;
+  const double bottom = 4.2 * ch;
+  double top = 1.0 - (o.title().empty() ? 1.5 : 3.2) * ch;
+
+  // Legend where the curves are not: of 8 places along the frame (corners first), one that no
+  // curve sample falls in (matplotlib's "best", roughly); if every place is crossed by a curve,
+  // above the plot in rows of up to 3 entries.
+  std::vector<const Prepared*> entries;
+  for (const Prepared& p : prep)
+    if (!p.series->label().empty()) entries.push_back(&p);
+  const bool legend = o.legend() && !entries.empty();
+  PLINT legend_pos = PL_POSITION_TOP | PL_POSITION_RIGHT | PL_POSITION_INSIDE;
+  PLINT legend_columns = 1, legend_rows = static_cast<PLINT>(entries.size());
+  if (legend) {
+    // Legend size in normalized plot units, estimated from the text (PLplot reports it only
+    // after drawing): line sample 0.08, offsets, ~0.6 char height per character; rows 2 chars.
+    std::size_t longest = 0;
+    for (const Prepared* p : entries) longest = std::max(longest, p->series->label().size());
+    const double cx = cw / (right - left), cy = ch / (top - bottom);
+    const double entry_w = 0.12 + (2.0 + 0.62 * static_cast<double>(longest)) * cx;
+    const double lw = std::min(0.95, entry_w);
+    const double lh = std::min(0.95, (2.0 * static_cast<double>(entries.size()) + 1.0) * cy);
+    // Curve samples in normalized plot coordinates (vertices and points between them).
+    std::vector<std::pair<double, double>> samples;
+    for (const Prepared& p : prep) {
+      const bool r = p.series->axis() == Axis::right;
+      const double a0 = r ? r0 : y0, a1 = r ? r1 : y1;
+      auto norm = [&](std::size_t i) {
+        return std::pair{(xt[i] - xr.first) / (xr.second - xr.first), (p.y[i] - a0) / (a1 - a0)};
+      };
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        if (!p.ok[i]) continue;
+        const auto pa = norm(i);
+        samples.push_back(pa);
+        if (i + 1 < x.size() && p.ok[i + 1] && p.series->style() != LineStyle::none) {
+          const auto pb = norm(i + 1);
+          const int steps = static_cast<int>(std::min(
+              50.0, std::ceil(std::hypot(pb.first - pa.first, pb.second - pa.second) / 0.01)));
+          for (int t = 1; t < steps; ++t) {
+            const double f = static_cast<double>(t) / steps;
+            samples.push_back(
+                {pa.first + f * (pb.first - pa.first), pa.second + f * (pb.second - pa.second)});
+          }
+        }
+      }
+    }
+    struct Place {
+      PLINT pos;
+      double u0, v0;  // lower-left corner of the legend box in normalized plot coordinates
+    };
+    const double cu = 0.5 - lw / 2, cv = 0.5 - lh / 2;
+    const Place places[8] = {{PL_POSITION_TOP | PL_POSITION_RIGHT, 1 - lw, 1 - lh},
+                             {PL_POSITION_TOP | PL_POSITION_LEFT, 0, 1 - lh},
+                             {PL_POSITION_BOTTOM | PL_POSITION_RIGHT, 1 - lw, 0},
+                             {PL_POSITION_BOTTOM | PL_POSITION_LEFT, 0, 0},
+                             {PL_POSITION_RIGHT, 1 - lw, cv},
+                             {PL_POSITION_LEFT, 0, cv},
+                             {PL_POSITION_TOP, cu, 1 - lh},
+                             {PL_POSITION_BOTTOM, cu, 0}};
+    bool found = false;
+    for (const Place& pl : places) {
+      bool hit = false;
+      for (const auto& [u, v] : samples)
+        if (u >= pl.u0 - 0.02 && u <= pl.u0 + lw + 0.02 && v >= pl.v0 - 0.02 &&
+            v <= pl.v0 + lh + 0.02) {
+          hit = true;
+          break;
+        }
+      if (!hit) {
+        legend_pos = pl.pos | PL_POSITION_INSIDE;
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      legend_pos = PL_POSITION_TOP | PL_POSITION_OUTSIDE;
+      legend_columns = static_cast<PLINT>(std::min<std::size_t>(
+          entries.size(), static_cast<std::size_t>(std::max(1.0, 0.98 / entry_w))));
+      legend_columns = std::min<PLINT>(legend_columns, 3);
+      legend_rows = (static_cast<PLINT>(entries.size()) + legend_columns - 1) / legend_columns;
+      top -= (2.0 * legend_rows + 0.8) * ch;
+    }
+  }
   s.vpor(left, right, bottom, top);
   s.wind(xr.first, xr.second, y0, y1);
   const std::string xlog = o.log_x() ? "l" : "", ylog = o.log_y() ? "l" : "";
@@ -597,63 +678,13 @@ void plot_lines(const std::string& path, const std::vector<double>& x,
   s.mtex("l", 5.0, 0.5, 0.5, plain(o.ylabel()).c_str());
   if (has_right) s.mtex("r", 5.0, 0.5, 0.5, plain(o.y2label()).c_str());
   if (!o.title().empty()) {
+    const bool above = legend && (legend_pos & PL_POSITION_OUTSIDE);
     s.schr(0.0, page.text_scale() * 1.2);
-    s.mtex("t", 1.2, 0.5, 0.5, plain(o.title()).c_str());
+    s.mtex("t", above ? (2.0 * legend_rows + 0.8) / 1.2 + 1.2 : 1.2, 0.5, 0.5,
+           plain(o.title()).c_str());
     s.schr(0.0, page.text_scale());
   }
-
-  // Legend where the curves are not: of 8 places along the frame (corners first), the one the
-  // fewest curve samples fall in (matplotlib's "best", roughly).
-  std::vector<const Prepared*> entries;
-  for (const Prepared& p : prep)
-    if (!p.series->label().empty()) entries.push_back(&p);
-  if (o.legend() && !entries.empty()) {
-    const double lw = 0.36, lh = std::min(0.9, 0.075 * entries.size() + 0.05);
-    // Curve samples in normalized plot coordinates (vertices and points between them).
-    std::vector<std::pair<double, double>> samples;
-    for (const Prepared& p : prep) {
-      const bool r = p.series->axis() == Axis::right;
-      const double a0 = r ? r0 : y0, a1 = r ? r1 : y1;
-      auto norm = [&](std::size_t i) {
-        return std::pair{(xt[i] - xr.first) / (xr.second - xr.first), (p.y[i] - a0) / (a1 - a0)};
-      };
-      for (std::size_t i = 0; i < x.size(); ++i) {
-        if (!p.ok[i]) continue;
-        const auto a = norm(i);
-        samples.push_back(a);
-        if (i + 1 < x.size() && p.ok[i + 1] && p.series->style() != LineStyle::none) {
-          const auto b = norm(i + 1);
-          const int steps = static_cast<int>(
-              std::min(50.0, std::ceil(std::hypot(b.first - a.first, b.second - a.second) / 0.01)));
-          for (int t = 1; t < steps; ++t) {
-            const double f = static_cast<double>(t) / steps;
-            samples.push_back(
-                {a.first + f * (b.first - a.first), a.second + f * (b.second - a.second)});
-          }
-        }
-      }
-    }
-    struct Place {
-      PLINT pos;
-      double u0, v0;  // lower-left corner of the legend box in normalized plot coordinates
-    };
-    const double cu = 0.5 - lw / 2, cv = 0.5 - lh / 2;
-    const Place places[8] = {{PL_POSITION_TOP | PL_POSITION_RIGHT, 1 - lw, 1 - lh},
-                             {PL_POSITION_TOP | PL_POSITION_LEFT, 0, 1 - lh},
-                             {PL_POSITION_BOTTOM | PL_POSITION_RIGHT, 1 - lw, 0},
-                             {PL_POSITION_BOTTOM | PL_POSITION_LEFT, 0, 0},
-                             {PL_POSITION_RIGHT, 1 - lw, cv},
-                             {PL_POSITION_LEFT, 0, cv},
-                             {PL_POSITION_TOP, cu, 1 - lh},
-                             {PL_POSITION_BOTTOM, cu, 0}};
-    std::size_t best_count = SIZE_MAX;
-    PLINT best = places[0].pos;
-    for (const Place& pl : places) {
-      std::size_t count = 0;
-      for (const auto& [u, v] : samples)
-        count += u >= pl.u0 && u <= pl.u0 + lw && v >= pl.v0 && v <= pl.v0 + lh;
-      if (count < best_count) best_count = count, best = pl.pos;
-    }
+  if (legend) {
     const auto n = static_cast<PLINT>(entries.size());
     std::vector<PLINT> opts(n), colors(n), styles(n, 1), sym_colors(n), sym_numbers(n, 1);
     std::vector<PLFLT> widths(n), sym_scales(n, 1.0);
@@ -671,12 +702,14 @@ void plot_lines(const std::string& path, const std::vector<double>& x,
     }
     std::vector<PLINT> text_colors(n, kBlack);
     PLFLT w = 0, h = 0;
-    s.legend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, best | PL_POSITION_INSIDE, 0.02,
-             0.03, 0.08, kWhite, kGrid, 1, 0, 0, n, opts.data(), 1.0, 1.0, 2.0, 0.0,
-             text_colors.data(), text_ptrs.data(), nullptr, nullptr, nullptr, nullptr,
-             colors.data(), styles.data(), widths.data(), sym_colors.data(), sym_scales.data(),
-             sym_numbers.data(), symbols.data());
+    s.legend(&w, &h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, legend_pos, 0.02,
+             (legend_pos & PL_POSITION_OUTSIDE) ? 0.01 : 0.03, 0.08, kWhite, kGrid, 1, legend_rows,
+             legend_columns, n, opts.data(), 1.0, 1.0, 2.0, 0.0, text_colors.data(),
+             text_ptrs.data(), nullptr, nullptr, nullptr, nullptr, colors.data(), styles.data(),
+             widths.data(), sym_colors.data(), sym_scales.data(), sym_numbers.data(),
+             symbols.data());
   }
+
   page.finish();
 }
 
