@@ -139,6 +139,10 @@ void plplot_abort_handler(const char*) {}
 
 /// The PLplot device for a path's extension, or a clear error.
 const char* device_for(const char* fn, const std::string& path) {
+  XG_CHECK(!path.empty(), fn, ": the path is empty");
+  const std::string base = split_path(path).second;
+  XG_CHECK(!base.empty() && base != "." && base != "..", fn, ": the path ", in_quotes(path),
+           " names a folder, not a file");
   const std::string ext = extension(path);
   if (ext == "png") return "pngcairo";
   if (ext == "svg") return "svgcairo";
@@ -252,9 +256,10 @@ class Page {
     set_viridis();
     s.adv(0);
     // Text height: PLplot's default is in mm at the device's fixed resolution, so it would
-    // shrink relative to a larger picture; scale it with the smaller side (600 px reference).
+    // shrink relative to a larger picture; scale it with the smaller side (600 px reference),
+    // but not below 0.9 of the reference, so that small pictures stay readable.
     const double side = static_cast<double>(std::min(width, height));
-    text_scale_ = font_scale * std::clamp(side / 600.0, 0.5, 8.0) * 1.25;
+    text_scale_ = font_scale * std::clamp(side / 600.0, 0.9, 8.0) * 1.25;
     s.schr(0.0, text_scale_);
     s.ssym(0.0, text_scale_);
   }
