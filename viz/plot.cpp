@@ -230,10 +230,10 @@ class Page {
       : fn_(fn), path_(path), lock_(plplot_mutex()) {
     check_size(fn, width, height, font_scale);
     const char* dev = device_for(fn, path);
-    check_device(fn, dev);
-    file_ = std::make_unique<AtomicFile>(fn, path);
     plsexit(plplot_exit_handler);
     plsabort(plplot_abort_handler);
+    check_device(fn, dev);
+    file_ = std::make_unique<AtomicFile>(fn, path);
     FILE* f = file_->stream();
     stream_ = std::make_unique<plstream>();
     plstream& s = *stream_;
