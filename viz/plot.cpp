@@ -837,7 +837,7 @@ std::vector<double> contour_levels(const char* fn, const ContourOptions& o, doub
     XG_CHECK(!log, fn,
              ": level_step gives evenly spaced levels; it cannot be combined with "
              "log_levels (use levels(n) or level_values)");
-    const double n = std::floor((vmax - vmin) / o.level_step() * (1 + 1e-12)) + 1;
+    const double n = std::ceil((vmax - vmin) / o.level_step() - 1e-9);  // numpy's arange
     XG_CHECK(n >= 2 && n <= 1000, fn, ": level_step ", o.level_step(), " gives ", n,
              " levels over [", vmin, ", ", vmax, "]; expected 2 to 1000");
     for (int i = 0; i < static_cast<int>(n); ++i) levels.push_back(vmin + i * o.level_step());

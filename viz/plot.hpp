@@ -123,10 +123,14 @@ struct ContourOptions {
   XG_ARG(bool, contour_lines) = false;
   /// Numeric labels on the contour lines (default true).
   XG_ARG(bool, labels) = true;
-  /// Number of contour levels between vmin and vmax (default 15; within [2, 200]); ignored when
+  /// About how many contour levels (default 15; within [2, 200]): with vmin and vmax from the
+  /// data, round levels (steps 1, 2, 2.5 or 5 times a power of 10; 1-2-5 per decade with
+  /// log_levels) covering the data, at most levels() + 1; with vmin or vmax given, exactly
+  /// levels() levels evenly (log: geometrically) spaced from vmin to vmax. Ignored when
   /// level_step() or level_values() is given.
   XG_ARG(int64_t, levels) = 15;
-  /// Levels vmin, vmin + step, ... < vmax (the paper's `vlevel`; 0 = use levels()).
+  /// Levels vmin, vmin + step, ... below vmax, as the paper's arange(vmin, vmax, vlevel)
+  /// (0 = use levels()).
   XG_ARG(double, level_step) = 0.0;
   /// Explicit increasing levels (override levels() and level_step()).
   XG_ARG(std::vector<double>, level_values);
@@ -167,10 +171,10 @@ struct ContourOptions {
 /// finite, as contour lines (default), filled contours or a heatmap, with a colour bar and an
 /// optional trajectory overlay, to `path` (.png, .svg or .pdf).
 ///
-/// Non-finite z (diverged losses: NaN, +inf, -inf) never crash: those cells are masked — left
-/// uncoloured (white) in filled contours and heatmaps, and given the largest finite value
-/// (NaN, +inf) or the smallest (-inf) for contour lines — and a note under the plot says how
-/// many were masked. A field with no finite value at all is an error.
+/// Non-finite z (diverged losses: NaN, +inf, -inf) never crash: each such grid cell is masked,
+/// painted light grey over the picture (underneath, the contours are computed with it filled in
+/// from its finite neighbours, so that no lines bunch up around it), and a note under the plot
+/// says how many were masked. A field with no finite value at all is an error.
 void plot_contour(const std::string& path, const std::vector<double>& x,
                   const std::vector<double>& y, const std::vector<double>& z,
                   const ContourOptions& options = {});

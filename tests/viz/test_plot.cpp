@@ -353,6 +353,16 @@ TEST_CASE("plot_contour and plot_surface: mismatched and invalid grids name the 
   });
   CHECK(contains(e, "strictly increasing"));
   e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z,
+                      viz::ContourOptions().vmin(0).vmax(1).level_step(1.5));
+  });
+  CHECK(contains(e, "level_step 1.5 gives 1 levels over [0, 1]"));
+  e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z,
+                      viz::ContourOptions().level_step(0.5).log_levels(true));
+  });
+  CHECK(contains(e, "cannot be combined with log_levels"));
+  e = error_of([&] {
     viz::plot_surface(dir / "s.png", g.x, g.y, g.z, viz::SurfaceOptions().altitude(120));
   });
   CHECK(contains(e, "altitude must be in [0, 90]"));
