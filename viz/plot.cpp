@@ -401,12 +401,14 @@ void set_style(plstream& s, LineStyle style, double scale) {
   }
 }
 
-/// Draws y(x) as polylines broken at points that are not drawable.
+/// Draws y(x) as polylines broken at points that are not drawable; a drawable point with no
+/// drawable neighbour gets a dot (a line through one point would not show).
 void draw_segments(plstream& s, const std::vector<double>& x, const std::vector<double>& y,
                    const std::vector<bool>& ok) {
   std::vector<PLFLT> xs, ys;
   auto flush = [&] {
     if (xs.size() >= 2) s.line(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+    if (xs.size() == 1) s.string(1, xs.data(), ys.data(), "•");
     xs.clear();
     ys.clear();
   };
