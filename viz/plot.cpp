@@ -234,13 +234,12 @@ class Page {
     plsabort(plplot_abort_handler);
     check_device(fn, dev);
     file_ = std::make_unique<AtomicFile>(fn, path);
-    FILE* f = file_->stream();
     stream_ = std::make_unique<plstream>();
     plstream& s = *stream_;
     errmsg_[0] = '\0';
     s.sError(&errcode_, errmsg_);
     s.sdev(dev);
-    s.sfile(f);  // PLplot closes it when the page ends
+    s.sfile(file_->stream());  // PLplot closes it when the page ends
     s.spage(0, 0, static_cast<PLINT>(width), static_cast<PLINT>(height), 0, 0);
     s.scolbg(255, 255, 255);
     s.init();
@@ -545,6 +544,9 @@ void plot_lines(const std::string& path, const std::vector<double>& x,
     any_markers = any_markers || se.markers() || se.style() == LineStyle::none;
   const auto xr = padded(*std::min_element(xt.begin(), xt.end()),
                          *std::max_element(xt.begin(), xt.end()), any_markers ? 0.03 : 0.0);
+  XG_CHECK(std::isfinite(xr.second - xr.first) && std::isfinite(y1 - y0) && std::isfinite(r1 - r0),
+           fn, ": the values span more than a double can hold (x [", xr.first, ", ", xr.second,
+           "], left y [", y0, ", ", y1, "], right y [", r0, ", ", r1, "])");
 
   Page page(fn, path, o.width(), o.height(), o.font_scale());
   plstream& s = page.s();
@@ -782,7 +784,7 @@ std::vector<double> nice_levels(double lo, double hi, int64_t n) {
     double v = first + k * step;
     if (std::abs(v) < 1e-12 * step) v = 0;  // an exact 0, not 1e-17
     out.push_back(v);
-    if (v >= hi - 1e-9 * step) break;
+    if (v >= hi - 1e-9 * step || k >= 10000) break;
   }
   return out;
 }
@@ -999,6 +1001,8 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
       std::tie(vmin, vmax) = padded(vmin, vmax, 0);
     }
   }
+  XG_CHECK(std::isfinite(vmax - vmin), fn, ": the values span more than a double can hold ([", vmin,
+           ", ", vmax, "])");
   const std::vector<double> levels =
       contour_levels(fn, o, vmin, vmax, std::isnan(o.vmin()) && std::isnan(o.vmax()));
   const bool image = o.heatmap(), filled = o.filled() && !image, lines = !image && !filled;
@@ -1010,6 +1014,10 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
   for (double l : levels) tl.push_back(t(l));
   const double lo = image ? t(vmin) : tl.front(), hi = image ? t(vmax) : tl.back();
   const double span = hi - lo;
+  XG_CHECK(std::isfinite(span) && std::isfinite(x.back() - x.front()) &&
+               std::isfinite(y.back() - y.front()),
+           fn, ": the values span more than a double can hold (colour range [", lo, ", ", hi,
+           "], x [", x.front(), ", ", x.back(), "], y [", y.front(), ", ", y.back(), "])");
   // The field to draw: non-finite cells filled in from their neighbours (so that no band or line
   // bunches up around them; they are painted over afterwards), then for filled/image clamped
   // into [lo, hi] (log's non-positive values to the bottom).
@@ -1160,6 +1168,10 @@ void plot_surface(const std::string& path, const std::vector<double>& x,
   }
   double lo = *std::min_element(w.begin(), w.end()), hi = *std::max_element(w.begin(), w.end());
   if (!(hi > lo)) std::tie(lo, hi) = padded(lo, hi, 0);
+  XG_CHECK(std::isfinite(hi - lo) && std::isfinite(x.back() - x.front()) &&
+               std::isfinite(y.back() - y.front()),
+           fn, ": the values span more than a double can hold (z [", lo, ", ", hi, "], x [",
+           x.front(), ", ", x.back(), "], y [", y.front(), ", ", y.back(), "])");
   const Field f(w, nx, ny);
   std::vector<PLFLT> xs(x.begin(), x.end()), ys(y.begin(), y.end());
 

@@ -198,6 +198,14 @@ TEST_CASE("plot_lines: empty and mismatched input, bad sizes") {
     viz::plot_lines(p, {1, 2}, {viz::Series("a", {1, 2})}, viz::PlotOptions().height(100000));
   });
   CHECK(contains(e, "outside [100, 8000]"));
+  // Finite values whose range overflows a double: refused, not drawn as garbage.
+  const double big = std::numeric_limits<double>::max();
+  e = error_of([&] { viz::plot_lines(p, {1, 2}, {viz::Series("a", {-big, big})}); });
+  CHECK(contains(e, "span more than a double can hold"));
+  e = error_of([&] { viz::plot_contour(p, {0, 1}, {0, 1}, {-big, big, 0, 0}); });
+  CHECK(contains(e, "span more than a double can hold"));
+  e = error_of([&] { viz::plot_surface(p, {-big, big}, {0, 1}, {0, 1, 2, 3}); });
+  CHECK(contains(e, "span more than a double can hold"));
   CHECK(dir.files().empty());
 }
 
