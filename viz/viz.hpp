@@ -2,3 +2,4 @@
 // xg::viz: computation graphs to DOT/SVG/PNG/PDF, loss landscapes (1D, 2D, trajectories),
 // curvature (Hessian spectra) and plots.
 #include "viz/hessian.hpp"
+#include "viz/plot.hpp"
