@@ -764,6 +764,9 @@ class MessageCapture {
   std::string text() const {
     std::string s;
     for (char c : text_) s += (c == '\n' || c == '\r') ? ' ' : c;
+    for (const char* prefix : {"Error: ", "Warning: "})  // Graphviz's, redundant here
+      for (std::size_t at; (at = s.find(prefix)) != std::string::npos;)
+        s.erase(at, std::strlen(prefix));
     while (!s.empty() && s.back() == ' ') s.pop_back();
     return s.empty() ? "Graphviz gave no message" : s;
   }
@@ -807,9 +810,12 @@ void check_writable(const std::string& path) {
                           : slash == 0               ? "/"
                                                      : path.substr(0, slash);
   struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+  if (::stat(dir.c_str(), &st) != 0)
     throw std::runtime_error("render: cannot write '" + path + "': directory '" + dir +
                              "' does not exist");
+  if (!S_ISDIR(st.st_mode))
+    throw std::runtime_error("render: cannot write '" + path + "': '" + dir +
+                             "' is not a directory");
   if (::access(dir.c_str(), W_OK | X_OK) != 0)
     throw std::runtime_error("render: cannot write '" + path + "': directory '" + dir +
                              "' is not writable");
