@@ -311,7 +311,7 @@ SavedTensor::SavedTensor(const Tensor& t, bool is_output) : is_output_(is_output
   version_ = t.impl()->storage->version;
   tensor_ = is_output ? t.detach() : t;
   if (saved_info_enabled)
-    pending_saved().push_back({t.impl()->storage.get(), t.shape(), t.dtype()});
+    pending_saved().push_back({t.impl()->storage->data, t.shape(), t.dtype()});
 }
 
 Tensor SavedTensor::unpack(Node& node) const {

@@ -67,7 +67,7 @@ class GradientSpec {
 
 /// A tensor a node saved for backward, as recorded under SavedTensorsInfoGuard.
 struct SavedTensorInfo {
-  const void* id;  // its buffer: equal id and shape mean the same saved data (never dereference)
+  const void* id;  // its data pointer: equal id, shape and dtype mean the same data (compare only)
   Shape shape;
   Dtype dtype;
 };

@@ -209,6 +209,19 @@ class Paths {
     return &*set_.insert(p->substr(0, pos - 1)).first;
   }
   const std::string* intern(const std::string& s) { return &*set_.insert(s).first; }
+  /// The longest common module path of a and b ("a.b.c", "a.b.d" -> "a.b"), or nullptr.
+  const std::string* common(const std::string* a, const std::string* b) {
+    if (!a || !b) return nullptr;
+    if (a == b || *a == *b) return a;
+    std::size_t end = 0;  // length of the common prefix ending at a component boundary
+    for (std::size_t i = 0;; ++i) {
+      const bool a_end = i == a->size() || (*a)[i] == '.';
+      const bool b_end = i == b->size() || (*b)[i] == '.';
+      if (a_end && b_end) end = i;
+      if (i == a->size() || i == b->size() || (*a)[i] != (*b)[i]) break;
+    }
+    return end ? intern(a->substr(0, end)) : nullptr;
+  }
 
  private:
   std::set<std::string> set_;
@@ -291,7 +304,17 @@ Graph make_elements(const Walk& w, const std::vector<Tensor>& outputs, const Gra
 
   // Saved tensors: one element per distinct (buffer, shape, dtype), edges to each op saving it.
   if (o.show_saved()) {
-    std::map<std::tuple<const void*, Shape, Dtype>, uint32_t> saved;
+    using Key = std::tuple<const void*, Shape, Dtype>;
+    std::map<Key, uint32_t> saved;  // a saved leaf (a weight) is its leaf's node, as torchviz
+    for (std::size_t i = 0; i < w.nodes.size(); ++i)
+      if (const Tensor* t = w.nodes[i]->leaf(); t && t->numel() > 0)
+        saved.emplace(
+            Key{dispatch_all(t->dtype(),
+                             [&](auto tag) -> const void* { return t->data_ptr<decltype(tag)>(); }),
+                t->shape(), t->dtype()},
+            static_cast<uint32_t>(element_of_node[i]));
+    std::set<std::pair<uint32_t, uint32_t>> direct;  // existing input edges
+    for (const Edge& e : g.edges) direct.insert({e.from, e.to});
     bool any_info = false;
     for (std::size_t i = 0; i < w.nodes.size(); ++i) {
       const auto* info = w.nodes[i]->saved_info();
@@ -308,10 +331,11 @@ Graph make_elements(const Walk& w, const std::vector<Tensor>& outputs, const Gra
           e.cluster = g.elements[op].cluster;
           e.order = g.elements[op].order;
           g.elements.push_back(std::move(e));
-        } else if (g.elements[it->second].cluster != g.elements[op].cluster) {
-          g.elements[it->second].cluster = nullptr;  // shared across modules: outside both
+        } else if (g.elements[it->second].kind == Kind::saved) {  // shared: innermost common module
+          const std::string*& c = g.elements[it->second].cluster;
+          c = paths.common(c, g.elements[op].cluster);
         }
-        g.edges.push_back({it->second, op, true});
+        if (!direct.count({it->second, op})) g.edges.push_back({it->second, op, true});
       }
     }
     if (!any_info && !w.nodes.empty())
@@ -347,7 +371,6 @@ Graph make_elements(const Walk& w, const std::vector<Tensor>& outputs, const Gra
         g.edges.push_back({static_cast<uint32_t>(element_of_node[it->second]), id, false});
     }
   }
-  (void)paths;
   return g;
 }
 
@@ -913,6 +936,18 @@ void render(const std::string& dot, const std::string& path, const RenderOptions
     throw std::runtime_error("render: Graphviz layout failed: " + messages.text() + " (writing '" +
                              path + "')");
   graph.laid_out = true;
+  if (ext == "png") {  // natural size in pixels (bb is in points) against the cap
+    const boxf bb = GD_bb(graph.g);
+    const double w = (bb.UR.x - bb.LL.x) * o.dpi() / 72, h = (bb.UR.y - bb.LL.y) * o.dpi() / 72;
+    const double cap = static_cast<double>(o.max_pixels());
+    const double scale = std::min({1.0, cap / std::max(w, 1.0), cap / std::max(h, 1.0)});
+    if (scale < o.min_scale())
+      fail("render: the drawing is ", static_cast<long>(w), " x ", static_cast<long>(h),
+           " pixels; fitting it in max_pixels ", o.max_pixels(), " would scale it to ", scale,
+           ", below min_scale ", o.min_scale(),
+           " (unreadable): write .svg, or draw fewer nodes (GraphOptions::max_nodes) (writing '",
+           path, "')");
+  }
   char* data = nullptr;
   unsigned int length = 0;
   if (gvRenderData(gvc, graph.g, format->second, &data, &length) != 0 || !data) {

@@ -51,6 +51,9 @@ struct RenderOptions {
   XG_ARG(double, dpi) = 96;
   /// Largest PNG width and height in pixels: a larger drawing is scaled down to fit.
   XG_ARG(std::size_t, max_pixels) = 4000;
+  /// Smallest PNG scale accepted: a drawing that must shrink more than this to fit max_pixels
+  /// would be unreadable, and render refuses it (write .svg instead, or draw fewer nodes).
+  XG_ARG(double, min_scale) = 0.4;
   /// Largest graph render() lays out (nodes); a larger one is refused (the layout would take
   /// minutes). to_dot's max_nodes keeps its graphs below it.
   XG_ARG(std::size_t, max_nodes) = 10000;
@@ -65,8 +68,8 @@ std::string to_dot(const std::vector<Tensor>& outputs, const GraphOptions& optio
 /// extension: .svg, .png, .pdf, or .dot/.gv (the text itself, syntax-checked). The file is
 /// written atomically (temporary file, then rename). Throws std::invalid_argument for a DOT
 /// syntax error (with Graphviz's message), an unknown extension, a graph above
-/// RenderOptions::max_nodes, and std::runtime_error for an unwritable path or a failed layout.
-/// Thread-safe (calls into Graphviz are serialized).
+/// RenderOptions::max_nodes or a PNG that would be scaled below min_scale, and std::runtime_error
+/// for an unwritable path or a failed layout. Thread-safe (calls into Graphviz are serialized).
 void render(const std::string& dot, const std::string& path, const RenderOptions& options = {});
 
 /// render(to_dot(outputs, graph), path, options).

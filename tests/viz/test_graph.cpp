@@ -41,6 +41,7 @@ struct Parsed {
   std::multiset<std::pair<std::string, std::string>> edges;  // (tail, head)
   std::multiset<std::pair<std::string, std::string>> undirected;
   std::map<std::string, std::set<std::string>> cluster_nodes;  // cluster label -> node labels
+  std::map<std::string, std::set<std::string>> cluster_full;   // ... -> full node labels
   std::map<std::string, std::string> cluster_parent;           // cluster label -> parent ("" root)
   std::string graph_label;
   bool topological = true;  // every edge's tail was declared before its head
@@ -63,8 +64,10 @@ void read_clusters(Agraph_t* g, const std::string& parent, Parsed& p) {
     const std::string label = attr(sg, "label");
     REQUIRE(std::string(agnameof(sg)).rfind("cluster", 0) == 0);
     p.cluster_parent[label] = parent;
-    for (Agnode_t* n = agfstnode(sg); n; n = agnxtnode(sg, n))
+    for (Agnode_t* n = agfstnode(sg); n; n = agnxtnode(sg, n)) {
       p.cluster_nodes[label].insert(first_line(attr(n, "label")));
+      p.cluster_full[label].insert(attr(n, "label"));
+    }
     read_clusters(sg, label, p);
   }
 }
@@ -250,8 +253,9 @@ TEST_CASE("to_dot: saved tensors are orange, merged when shared, undirected") {
   {
     SavedTensorsInfoGuard record;
     CHECK(is_saved_info_enabled());
-    Tensor c = a * b;  // saves a and b
-    d = c * a;         // saves c and a (a again: one node)
+    Tensor c = a * b;    // saves a and b: the leaves' own nodes (as torchviz)
+    Tensor e = c.exp();  // saves its output e
+    d = e * c;           // saves e (again: one node) and c
   }
   CHECK_FALSE(is_saved_info_enabled());
   REQUIRE(d.grad_fn()->saved_info() != nullptr);
@@ -259,9 +263,12 @@ TEST_CASE("to_dot: saved tensors are orange, merged when shared, undirected") {
   CHECK(d.grad_fn()->saved_info()->at(0).shape == Shape{2});
   const auto options = viz::GraphOptions().parameters({{"a", a}, {"b", b}}).show_saved(true);
   const Parsed p = parse(viz::to_dot({d}, options));
-  CHECK(std::count(p.labels.begin(), p.labels.end(), "saved") == 3);  // a, b, c
+  CHECK(std::count(p.labels.begin(), p.labels.end(), "saved") == 2);  // e and c
+  CHECK(p.labels.size() == 8);  // a, b, 3 ops, 2 saved, output
   CHECK(p.fill.at("saved") == "orange");
-  CHECK(p.undirected.size() == 4);
+  CHECK(p.undirected ==
+        std::multiset<std::pair<std::string, std::string>>{
+            {"saved", "ExpBackward"}, {"saved", "MulBackward"}, {"saved", "MulBackward"}});
   CHECK(p.topological);
   // Nothing saved without show_saved; after backward the saved tensors are freed.
   CHECK(parse(viz::to_dot({d}, viz::GraphOptions())).undirected.empty());
@@ -274,6 +281,23 @@ TEST_CASE("to_dot: saved tensors are orange, merged when shared, undirected") {
   const Parsed q = parse(viz::to_dot({e}, options));
   CHECK(q.undirected.empty());
   CHECK(q.graph_label.find("SavedTensorsInfoGuard") != std::string::npos);
+}
+
+TEST_CASE("to_dot: a saved tensor shared by two modules sits in their common cluster") {
+  manual_seed(0);
+  nn::MLP mlp({4, 8, 2});  // layers.0 Linear, layers.1 ReLU, layers.2 Linear
+  Tensor y;
+  {
+    SavedTensorsInfoGuard record;
+    y = mlp(randn({3, 4})).sum();
+  }
+  const Parsed p = parse(viz::to_dot({y}, viz::GraphOptions().show_saved(true)));
+  // ReLU's output [3, 8]: saved by ReLU (layers.1) and by the next Linear (layers.2).
+  const std::string relu_out = "saved\\n[3, 8] float32", input = "saved\\n[3, 4] float32";
+  CHECK(p.cluster_full.at("layers").count(relu_out) == 1);
+  CHECK(p.cluster_full.at("layers.1").count(relu_out) == 0);
+  CHECK(p.cluster_full.at("layers.2").count(relu_out) == 0);
+  CHECK(p.cluster_full.at("layers.0").count(input) == 1);
 }
 
 TEST_CASE("to_dot: show_values gives data | grad records for small tensors only") {
@@ -351,7 +375,11 @@ TEST_CASE("render: SVG, PNG (bounded), PDF and DOT files") {
   viz::render(dot, dir + "/g.svg");
   CHECK(parse_svg(read_file(dir + "/g.svg")).root == "svg");
 
-  viz::render(dot, dir + "/g.PNG", viz::RenderOptions().max_pixels(600));
+  // Too tall to read at 600 pixels: refused, unless the caller accepts a small scale.
+  CHECK(error_of([&] {
+          viz::render(dot, dir + "/g.PNG", viz::RenderOptions().max_pixels(600));
+        }).find("below min_scale 0.4 (unreadable): write .svg") != std::string::npos);
+  viz::render(dot, dir + "/g.PNG", viz::RenderOptions().max_pixels(600).min_scale(0.05));
   const std::string png = read_file(dir + "/g.PNG");
   REQUIRE(png.size() > 24);
   CHECK(png.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
