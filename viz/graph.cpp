@@ -846,31 +846,44 @@ void check_writable(const std::string& path) {
     throw std::runtime_error("render: cannot write '" + path + "': it is a directory");
 }
 
-/// Writes `size` bytes to `path` through a temporary file in the same directory and a rename.
-void write_atomically(const std::string& path, const char* data, std::size_t size) {
-  std::string tmp = path + ".tmp-XXXXXX";
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0)
-    throw std::runtime_error("render: cannot write '" + path + "': " + std::strerror(errno));
-  std::size_t done = 0;
-  while (done < size) {
-    const ssize_t n = ::write(fd, data + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw std::runtime_error("render: cannot write '" + path + "': " + why);
+/// The file render writes: a temporary file beside `path` (made before any layout work, so an
+/// unwritable place fails early), renamed over `path` by commit(), removed if never committed.
+class OutputFile {
+ public:
+  explicit OutputFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp-XXXXXX") {
+    fd_ = ::mkstemp(tmp_.data());
+    if (fd_ < 0) fail_errno();
+  }
+  ~OutputFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(tmp_.c_str());
+  }
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+
+  /// Writes `size` bytes, renames the file to its path.
+  void commit(const char* data, std::size_t size) {
+    for (std::size_t done = 0; done < size;) {
+      const ssize_t n = ::write(fd_, data + done, size - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fail_errno();
+      done += static_cast<std::size_t>(n);
     }
-    done += static_cast<std::size_t>(n);
+    ::fchmod(fd_, 0644);
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0 || ::rename(tmp_.c_str(), path_.c_str()) != 0) fail_errno();
+    committed_ = true;
   }
-  ::fchmod(fd, 0644);
-  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw std::runtime_error("render: cannot write '" + path + "': " + why);
+
+ private:
+  [[noreturn]] void fail_errno() const {
+    throw std::runtime_error("render: cannot write '" + path_ + "': " + std::strerror(errno));
   }
-}
+  std::string path_, tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
 
 /// Sets the graph's size (inches) to at most w x h, keeping a smaller size the DOT asked for.
 void cap_size(Agraph_t* g, double w, double h) {
@@ -904,6 +917,7 @@ void render(const std::string& dot, const std::string& path, const RenderOptions
   if (o.max_pixels() < 16)
     fail("render: max_pixels must be at least 16, got ", o.max_pixels(), " (writing '", path, "')");
   check_writable(path);
+  OutputFile out(path);
 
   std::lock_guard<std::mutex> lock(graphviz_mutex());
   MessageCapture messages;
@@ -916,7 +930,7 @@ void render(const std::string& dot, const std::string& path, const RenderOptions
                                                                : messages.text(),
          " (writing '", path, "')");
   if (!format->second) {  // .dot / .gv: the text itself, now known to parse
-    write_atomically(path, dot.data(), dot.size());
+    out.commit(dot.data(), dot.size());
     return;
   }
   const std::size_t nodes = static_cast<std::size_t>(agnnodes(graph.g));
@@ -959,7 +973,7 @@ void render(const std::string& dot, const std::string& path, const RenderOptions
     char* p;
     ~Freer() { gvFreeRenderData(p); }
   } freer{data};
-  write_atomically(path, data, length);
+  out.commit(data, length);
 }
 
 void render(const std::vector<Tensor>& outputs, const std::string& path, const GraphOptions& graph,

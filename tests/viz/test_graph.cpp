@@ -102,14 +102,21 @@ std::string read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
-/// A fresh empty directory under the system's temporary directory.
-std::string temp_dir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("xgrad_viz_graph_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
+/// A fresh empty directory under the system's temporary directory, removed at scope exit.
+struct TempDir {
+  std::string path;
+  explicit TempDir(const std::string& name)
+      : path((std::filesystem::temp_directory_path() /
+              ("xgrad_viz_graph_" + name + "_" + std::to_string(::getpid())))
+                 .string()) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
 
 /// The SVG's root element name and all its character data, or throws on malformed XML.
 struct Svg {
@@ -228,7 +235,8 @@ TEST_CASE("to_dot: hostile names are escaped in plain and record labels, and ren
   Tensor w = leaf({1, 2, 3});
   Tensor out = (w * w).sum();
   out.set_name("lo\"ss\nline");
-  const std::string dir = temp_dir("escape");
+  const TempDir tmp("escape");
+  const std::string& dir = tmp.path;
   for (bool values : {false, true}) {
     CAPTURE(values);
     const std::string dot =
@@ -371,7 +379,8 @@ TEST_CASE("render: SVG, PNG (bounded), PDF and DOT files") {
   Tensor h = a;
   for (int i = 0; i < 60; ++i) h = h * 1.01;  // tall: 60 ranks
   const std::string dot = viz::to_dot({h.sum()});
-  const std::string dir = temp_dir("formats");
+  const TempDir tmp("formats");
+  const std::string& dir = tmp.path;
   viz::render(dot, dir + "/g.svg");
   CHECK(parse_svg(read_file(dir + "/g.svg")).root == "svg");
 
@@ -400,7 +409,8 @@ TEST_CASE("render: SVG, PNG (bounded), PDF and DOT files") {
 }
 
 TEST_CASE("render: errors name the path and say what is wrong") {
-  const std::string dir = temp_dir("errors");
+  const TempDir tmp("errors");
+  const std::string& dir = tmp.path;
   const std::string svg = dir + "/g.svg";
   const std::string e1 = error_of([&] { viz::render("digraph { a -> ; }", svg); });
   CHECK(e1.find("render: DOT syntax error: ") == 0);
@@ -421,6 +431,10 @@ TEST_CASE("render: errors name the path and say what is wrong") {
             "/none' does not exist");
   CHECK(error_of([&] { viz::render("digraph { a; }", svg + "/g.svg"); }) ==
         "render: cannot write '" + svg + "/g.svg': '" + svg + "' is not a directory");
+  // Passes the checks (root may write anywhere) but cannot be created: still a clear error.
+  CHECK(error_of([&] {
+          viz::render("digraph { a; }", "/proc/xgrad_graph.svg");
+        }).find("render: cannot write '/proc/xgrad_graph.svg': ") == 0);
   std::filesystem::create_directories(dir + "/d.svg");
   CHECK(error_of([&] { viz::render("digraph { a; }", dir + "/d.svg"); }).find("is a directory") !=
         std::string::npos);
@@ -433,7 +447,8 @@ TEST_CASE("render: errors name the path and say what is wrong") {
 }
 
 TEST_CASE("render: concurrent calls from two threads both succeed") {
-  const std::string dir = temp_dir("threads");
+  const TempDir tmp("threads");
+  const std::string& dir = tmp.path;
   std::vector<std::string> errors(2);
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t)
