@@ -202,8 +202,10 @@ std::size_t path_depth(const std::string* p) {
 /// Interned prefixes of scope paths ("a.b.c", 2 -> "a.b"), stable pointers for this call.
 class Paths {
  public:
+  /// Equal paths give equal pointers (also when one is a node's own scope string).
   const std::string* prefix(const std::string* p, std::size_t depth) {
-    if (!p || path_depth(p) <= depth) return p;
+    if (!p) return p;
+    if (path_depth(p) <= depth) return intern(*p);
     std::size_t pos = 0;
     for (std::size_t d = 0; d < depth; ++d) pos = p->find('.', pos) + 1;
     return &*set_.insert(p->substr(0, pos - 1)).first;

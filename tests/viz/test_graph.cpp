@@ -199,6 +199,12 @@ TEST_CASE("to_dot: a known graph parses into exactly its nodes, edges and nested
   CHECK(p.full_label.at("a") == "a\\n[2] float32");
   CHECK(p.graph_label == "known");
 
+  // Collapsed: the ops of "block" and of "block.inner" are one node, with both leaves.
+  const Parsed col = parse(viz::to_dot({out}, viz::GraphOptions().max_nodes(4)));
+  CHECK(std::multiset<std::string>(col.labels.begin(), col.labels.end()) ==
+        std::multiset<std::string>{"block", "SumBackward", "output"});
+  CHECK(col.full_label.at("block") == "block\\n2 ops, 2 parameters");
+
   // Without clusters and names: leaves show the tensor's name, else its shape.
   a.set_name("alpha");
   const Parsed q = parse(viz::to_dot({out}, viz::GraphOptions().cluster_modules(false)));
