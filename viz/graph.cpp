@@ -512,7 +512,7 @@ Graph bound(const Graph& g, std::size_t limit, const std::string& why) {
     if (new_id[e.from] >= 0)
       out.edges.push_back({static_cast<uint32_t>(new_id[e.from]),
                            static_cast<uint32_t>(new_id[e.to]), e.undirected});
-    else
+    else if (!e.undirected)  // a saved tensor left out is no missing input
       cut.insert(static_cast<uint32_t>(new_id[e.to]));
   }
   Element m;

@@ -44,7 +44,8 @@ struct Parsed {
   std::map<std::string, std::set<std::string>> cluster_full;   // ... -> full node labels
   std::map<std::string, std::string> cluster_parent;           // cluster label -> parent ("" root)
   std::string graph_label;
-  bool topological = true;  // every edge's tail was declared before its head
+  bool topological = true;        // every edge's tail was declared before its head
+  std::size_t unconstrained = 0;  // edges with constraint=false
 };
 
 std::string attr(void* obj, const char* name) {
@@ -90,7 +91,10 @@ Parsed parse(const std::string& dot) {
       const auto pair =
           std::make_pair(p.labels[position[agtail(e)]], p.labels[position[aghead(e)]]);
       (attr(e, "dir") == "none" ? p.undirected : p.edges).insert(pair);
-      if (position[agtail(e)] >= position[aghead(e)]) p.topological = false;
+      if (attr(e, "constraint") == "false")
+        ++p.unconstrained;
+      else if (position[agtail(e)] >= position[aghead(e)])
+        p.topological = false;
     }
   read_clusters(g, "", p);
   agclose(g);
@@ -365,6 +369,35 @@ TEST_CASE("to_dot: over max_nodes, modules collapse into single nodes, one per c
   CHECK(twice.edges.count({"blk", "ReluBackward"}) == 1);
   CHECK(twice.edges.count({"ReluBackward", "blk"}) == 1);
   CHECK(twice.topological);
+}
+
+TEST_CASE("to_dot: a cycle made by collapsing modules becomes one unconstraining edge") {
+  Tensor a = leaf({1, 2});
+  Tensor t1, t2, t3;
+  {
+    ScopeGuard in_a("A");
+    t1 = a * 2.0;
+  }
+  {
+    ScopeGuard in_b("B");  // an op of another module between two ops of A
+    t2 = t1 + 1.0;
+  }
+  {
+    ScopeGuard in_a("A");
+    t3 = t1 * t2;
+  }
+  CHECK(parse(viz::to_dot({t3})).unconstrained == 0);
+  const std::string dot = viz::to_dot({t3}, viz::GraphOptions().max_nodes(4));
+  const Parsed p = parse(dot);
+  CHECK(std::multiset<std::string>(p.labels.begin(), p.labels.end()) ==
+        std::multiset<std::string>{"A", "B", "output"});
+  CHECK(p.edges == std::multiset<std::pair<std::string, std::string>>{
+                       {"A", "B"}, {"B", "A"}, {"A", "output"}});
+  CHECK(p.unconstrained == 1);
+  CHECK(p.topological);  // apart from that edge
+  const TempDir tmp("cycle");
+  viz::render(dot, tmp.path + "/cycle.svg");
+  CHECK(parse_svg(read_file(tmp.path + "/cycle.svg")).root == "svg");
 }
 
 TEST_CASE("to_dot: a 1,000,000-op chain is drawn truncated, with a note") {
