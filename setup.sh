@@ -8,6 +8,7 @@ packages=(
   libopenblas-dev                                     # GEMM
   doctest-dev                                         # tests
   graphviz libgraphviz-dev                            # computation-graph rendering
+  libexpat1-dev                                       # tests: SVG parsed as XML
   libplplot-dev plplot-driver-cairo                   # plots (PNG/SVG/PDF, headless)
   zlib1g-dev nlohmann-json3-dev                       # datasets (gzip IDX) and checkpoints
   dataset-fashion-mnist                               # the course's data set

@@ -21,6 +21,13 @@ thread_local bool grad_enabled = true;
 thread_local bool anomaly_enabled = false;
 thread_local uint64_t next_sequence_nr = 0;
 thread_local const std::string* current_scope_path = nullptr;
+thread_local bool saved_info_enabled = false;
+// SavedTensorsInfoGuard: tensors saved since the last node was made; the next node with inputs
+// (the op whose backward captured them) takes them.
+std::vector<SavedTensorInfo>& pending_saved() {
+  thread_local std::vector<SavedTensorInfo> saved;
+  return saved;
+}
 
 /// The one copy of each scope path (never freed, so nodes may keep plain pointers).
 const std::string* intern_scope(std::string path) {
@@ -46,13 +53,27 @@ EnableGradGuard::EnableGradGuard() : prev_(grad_enabled) { grad_enabled = true; 
 EnableGradGuard::~EnableGradGuard() { grad_enabled = prev_; }
 AnomalyModeGuard::AnomalyModeGuard() : prev_(anomaly_enabled) { anomaly_enabled = true; }
 AnomalyModeGuard::~AnomalyModeGuard() { anomaly_enabled = prev_; }
+bool is_saved_info_enabled() { return saved_info_enabled; }
+SavedTensorsInfoGuard::SavedTensorsInfoGuard() : prev_(saved_info_enabled) {
+  saved_info_enabled = true;
+}
+SavedTensorsInfoGuard::~SavedTensorsInfoGuard() {
+  saved_info_enabled = prev_;
+  if (!prev_) pending_saved().clear();
+}
 
 // ---- nodes ----
 Node::Node(const char* op, EdgeList next)
     : op_(op),
       next_(std::move(next)),
       sequence_nr_(next_sequence_nr++),
-      scope_(current_scope_path) {}
+      scope_(current_scope_path) {
+  // AccumulateGrad nodes (no inputs) are made between an op's saves and its node: skip them.
+  if (saved_info_enabled && !next_.empty() && !pending_saved().empty()) {
+    saved_info_ = std::make_unique<std::vector<SavedTensorInfo>>(std::move(pending_saved()));
+    pending_saved().clear();
+  }
+}
 
 Node::~Node() {
   for (auto& n : next_) release_node(std::move(n));
@@ -289,6 +310,8 @@ SavedTensor::SavedTensor(const Tensor& t, bool is_output) : is_output_(is_output
   if (!t.defined()) return;
   version_ = t.impl()->storage->version;
   tensor_ = is_output ? t.detach() : t;
+  if (saved_info_enabled)
+    pending_saved().push_back({t.impl()->storage->data, t.shape(), t.dtype()});
 }
 
 Tensor SavedTensor::unpack(Node& node) const {
@@ -706,7 +729,10 @@ class Engine {
       if (!run_it) continue;
       TensorList outs = n->apply(g);
       g = Tensor();
-      if (!keep_graph) n->release();
+      if (!keep_graph) {
+        n->release();
+        n->saved_info_.reset();
+      }
       for (std::size_t i = 0; i < n_edges; ++i) {
         const uint32_t c = children[i];
         if (c == kNone || !nodes[c].needed) continue;

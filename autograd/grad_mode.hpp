@@ -46,6 +46,22 @@ class AnomalyModeGuard {
   bool prev_;
 };
 
+/// True while SavedTensorsInfoGuard is active on this thread.
+bool is_saved_info_enabled();
+/// In its scope, each recorded node remembers the shape, dtype and buffer of every tensor it
+/// saves for backward (Node::saved_info(), drawn by viz::GraphOptions::show_saved). Off by
+/// default: without it recording costs nothing extra.
+class SavedTensorsInfoGuard {
+ public:
+  SavedTensorsInfoGuard();
+  ~SavedTensorsInfoGuard();
+  SavedTensorsInfoGuard(const SavedTensorsInfoGuard&) = delete;
+  SavedTensorsInfoGuard& operator=(const SavedTensorsInfoGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
 /// The module path nodes are recorded under on this thread ("features.0"), or nullptr outside
 /// any module. The strings are interned: equal paths are the same pointer, valid forever.
 const std::string* current_scope();

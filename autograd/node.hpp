@@ -65,6 +65,13 @@ class GradientSpec {
   bool known_ = false;
 };
 
+/// A tensor a node saved for backward, as recorded under SavedTensorsInfoGuard.
+struct SavedTensorInfo {
+  const void* id;  // its data pointer: equal id, shape and dtype mean the same data (compare only)
+  Shape shape;
+  Dtype dtype;
+};
+
 class Node : public std::enable_shared_from_this<Node> {
  public:
   Node(const char* op, EdgeList next);
@@ -95,6 +102,10 @@ class Node : public std::enable_shared_from_this<Node> {
   const std::string& anomaly_note() const;
   void set_anomaly_note(std::string note);
 
+  /// The tensors this node saved for backward, when it was recorded under SavedTensorsInfoGuard
+  /// and backward has not freed them yet; else nullptr.
+  const std::vector<SavedTensorInfo>* saved_info() const { return saved_info_.get(); }
+
   /// Hooks run on the gradient of this node's output before apply (tensor hooks of non-leaves).
   std::vector<GradHook>& pre_hooks();
   /// Shape and dtype of the gradient this node receives (set when the op is recorded); the
@@ -111,6 +122,7 @@ class Node : public std::enable_shared_from_this<Node> {
   const std::string* scope_;
   std::unique_ptr<std::vector<GradHook>> pre_hooks_;
   std::unique_ptr<std::string> anomaly_note_;
+  std::unique_ptr<std::vector<SavedTensorInfo>> saved_info_;  // SavedTensorsInfoGuard only
   GradientSpec spec_;
   // Per-pass state (dependency counts, input buffers) lives in the engine's GraphTask, so that
   // passes in several threads may share nodes (a shared parameter's AccumulateGrad).

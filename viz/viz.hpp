@@ -3,3 +3,4 @@
 // curvature (Hessian spectra) and plots.
 #include "viz/hessian.hpp"
 #include "viz/plot.hpp"
+#include "viz/graph.hpp"
