@@ -123,10 +123,9 @@ double Direction::norm() const {
 nn::NamedTensors snapshot(const nn::Module& model, DirectionKind kind) {
   NoGradGuard no_grad;
   nn::NamedTensors out;
-  for (auto& [name, t] : kind == DirectionKind::weights ? model.named_parameters()
-                                                         : model.state_dict()) {
-    XG_CHECK(t.defined(), "snapshot: entry '", name, "' of ", model.type_name(),
-             " is undefined");
+  for (auto& [name, t] :
+       kind == DirectionKind::weights ? model.named_parameters() : model.state_dict()) {
+    XG_CHECK(t.defined(), "snapshot: entry '", name, "' of ", model.type_name(), " is undefined");
     out.emplace_back(name, t.detach().clone());
   }
   return out;
@@ -138,8 +137,8 @@ nn::NamedTensors snapshot(const std::string& checkpoint, const nn::Module& model
   std::map<std::string, const Tensor*> by_name;
   for (const auto& [name, t] : ck.tensors) by_name[name] = &t;
   nn::NamedTensors out;
-  for (const auto& [name, t] : kind == DirectionKind::weights ? model.named_parameters()
-                                                               : model.state_dict()) {
+  for (const auto& [name, t] :
+       kind == DirectionKind::weights ? model.named_parameters() : model.state_dict()) {
     auto it = by_name.find(name);
     XG_CHECK(it != by_name.end(), "snapshot: ", checkpoint, " has no entry '", name, "' (",
              model.type_name(), " needs it for a ", to_string(kind), " snapshot)");
@@ -209,8 +208,7 @@ void normalize_direction(nn::NamedTensors& d, const nn::NamedTensors& w, Normali
         for (std::size_t j = 0; j < rows; ++j) {
           const double s = std::sqrt(detail::sum_squares(wt, j * len, (j + 1) * len)) /
                            (std::sqrt(detail::sum_squares(t, j * len, (j + 1) * len)) + 1e-10);
-          for (std::size_t k = j * len; k < (j + 1) * len; ++k)
-            p[k] = static_cast<T>(p[k] * s);
+          for (std::size_t k = j * len; k < (j + 1) * len; ++k) p[k] = static_cast<T>(p[k] * s);
         }
       } else if (norm == Normalization::layer) {
         const double dn = std::sqrt(detail::sum_squares(t, 0, n));

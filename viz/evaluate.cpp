@@ -175,7 +175,8 @@ Plan make_plan(nn::Module& model) {
     if (!dynamic_cast<nn::Linear*>(m) && !dynamic_cast<nn::Conv2d*>(m)) return p;
     if (!m->named_buffers(false).empty()) return p;
     p.affine = i;
-    for (const auto& [name, t] : m->named_parameters(false)) p.names.push_back(m->path() + "." + name);
+    for (const auto& [name, t] : m->named_parameters(false))
+      p.names.push_back(m->path() + "." + name);
     p.ok = true;
     return p;
   }
@@ -186,8 +187,8 @@ Plan make_plan(nn::Module& model) {
 // Replicas: a model per worker whose moved entries are rewritten in place for every point
 
 struct Setup {
-  nn::NamedTensors state;              // the base's state dict (detached copies)
-  std::vector<std::size_t> moved;      // indices into state of float entries some direction moves
+  nn::NamedTensors state;          // the base's state dict (detached copies)
+  std::vector<std::size_t> moved;  // indices into state of float entries some direction moves
   std::vector<std::vector<const Tensor*>> dir_of;  // per moved entry, per direction: its tensor
   std::size_t ndirs = 0;
 };
@@ -567,9 +568,19 @@ json metadata_json(const std::vector<std::pair<std::string, json>>& settings,
   json s = json::object();
   for (const auto& [k, v] : settings) s[k] = v;
   j["settings"] = s;
-  json labels = json::array();
-  for (const Direction& d : dirs) labels.push_back(d.label);
-  j["direction_labels"] = labels;
+  json ds = json::array();
+  for (const Direction& d : dirs) {
+    json o;
+    o["label"] = d.label;
+    o["source"] = d.source;
+    o["kind"] = to_string(d.kind);
+    o["seed"] = d.seed;
+    o["normalization"] = to_string(d.normalization);
+    o["ignore"] = to_string(d.ignore);
+    o["norm"] = d.norm();
+    ds.push_back(o);
+  }
+  j["directions"] = ds;
   j["parameters"] = nparams;
   j["threads"] = threads;
   j["points"] = total;
@@ -614,8 +625,8 @@ class Progress {
     std::ostringstream line;
     line << "landscape [" << std::string(fill, '#') << std::string(width - fill, '.') << "] "
          << done << "/" << total_ << " points, " << std::fixed << std::setprecision(1) << el
-         << " s, " << std::setprecision(3) << per << " s/point, ETA " << std::setprecision(1)
-         << eta << " s";
+         << " s, " << std::setprecision(3) << per << " s/point, ETA " << std::setprecision(1) << eta
+         << " s";
     if (terminal_)
       os_ << "\r" << line.str() << (last ? "\n" : "") << std::flush;
     else
@@ -673,8 +684,8 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
     std::shared_ptr<nn::Module> probe = factory();
     XG_CHECK(probe != nullptr, who, ": the model factory returned null");
     const Plan plan = make_plan(*probe);
-    if (plan.ok) affine = make_cache(factory, setup, directions, batches, plan,
-                                     options.cache_bytes(), cache);
+    if (plan.ok)
+      affine = make_cache(factory, setup, directions, batches, plan, options.cache_bytes(), cache);
   }
   g.affine_first_layer = affine;
 
@@ -710,8 +721,8 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
                " to start over");
       const json& os = old["settings"];
       for (const auto& [key, value] : settings) {
-        XG_CHECK(os.contains(key), who, ": ", meta, " has no setting '", key,
-                 "'; delete it and ", csv, " to start over");
+        XG_CHECK(os.contains(key), who, ": ", meta, " has no setting '", key, "'; delete it and ",
+                 csv, " to start over");
         if (os[key] != value)
           fail(who, ": ", csv, " was computed with ", key, " = ", os[key].dump(),
                " but this run has ", key, " = ", value.dump(), "; delete ", csv, " and ", meta,
@@ -728,8 +739,8 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
                  total, " points");
         const double ex = g.x[r.index / g.y.size()], ey = g.y[r.index % g.y.size()];
         XG_CHECK(r.x == ex && (dims == 1 || r.y == ey), who, ": ", csv, " row ", r.index,
-                 " has coordinates that are not the grid's (", exact(r.x), ", ", exact(r.y),
-                 " vs ", exact(ex), ", ", exact(ey), ")");
+                 " has coordinates that are not the grid's (", exact(r.x), ", ", exact(r.y), " vs ",
+                 exact(ex), ", ", exact(ey), ")");
         XG_CHECK(!done[r.index], who, ": ", csv, " has row index ", r.index, " twice");
         done[r.index] = 1;
         ++ndone;
@@ -745,7 +756,7 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
       write_atomic(who, meta,
                    metadata_json(settings, directions, thread_count(options.threads(), total),
                                  total, 0, started, 0.0, false, nparams)
-                       .dump(2) +
+                           .dump(2) +
                        "\n");
       out = std::fopen(csv.c_str(), "wb");
       XG_CHECK(out != nullptr, who, ": cannot open ", csv, " for writing");
@@ -828,13 +839,12 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
     if (g.complete) {  // the final file: rows sorted by index, whatever the threads did
       std::string text = header_of(dims) + "\n";
       for (std::size_t i = 0; i < total; ++i)
-        text += row_of(dims, i, g.x[i / g.y.size()], g.y[i % g.y.size()], g.loss[i],
-                       g.accuracy[i]);
+        text += row_of(dims, i, g.x[i / g.y.size()], g.y[i % g.y.size()], g.loss[i], g.accuracy[i]);
       write_atomic(who, csv, text);
     }
     write_atomic(who, meta,
-                 metadata_json(settings, directions, nthreads, total, finished, started,
-                               g.seconds, g.complete, nparams)
+                 metadata_json(settings, directions, nthreads, total, finished, started, g.seconds,
+                               g.complete, nparams)
                          .dump(2) +
                      "\n");
   }
@@ -853,10 +863,9 @@ GridPoint evaluate_point(const ModelFactory& factory, const nn::Module& base,
   const Batches batches = make_batches(data, options.limit(), options.batch_size());
   Replica r = make_replica(factory, setup);
   set_point(r, setup, coords.data());
-  const auto [l, a] = eval_replica(r, batches, loss_of(options), nullptr, coords.data(),
-                                   directions.size());
-  return GridPoint{0, coords.empty() ? 0.0 : coords[0], coords.size() > 1 ? coords[1] : 0.0, l,
-                   a};
+  const auto [l, a] =
+      eval_replica(r, batches, loss_of(options), nullptr, coords.data(), directions.size());
+  return GridPoint{0, coords.empty() ? 0.0 : coords[0], coords.size() > 1 ? coords[1] : 0.0, l, a};
 }
 
 Grid interpolate(const ModelFactory& factory, const nn::Module& a, const nn::Module& b,

@@ -211,7 +211,9 @@ struct EvalOptions {
   const std::string& dataset_name() const { return dataset_name_; }
   EvalOptions& model_name(std::string v) { return model_name_ = std::move(v), *this; }
   const std::string& model_name() const { return model_name_; }
-  EvalOptions& checkpoints(std::vector<std::string> v) { return checkpoints_ = std::move(v), *this; }
+  EvalOptions& checkpoints(std::vector<std::string> v) {
+    return checkpoints_ = std::move(v), *this;
+  }
   const std::vector<std::string>& checkpoints() const { return checkpoints_; }
   /// Show a progress bar with ETA (default true).
   EvalOptions& progress(bool v) { return progress_ = v, *this; }
@@ -280,9 +282,7 @@ struct Grid {
   /// The loss at (x[i], y[j]).
   double loss_at(std::size_t i, std::size_t j = 0) const { return loss[i * y.size() + j]; }
   /// The accuracy at (x[i], y[j]).
-  double accuracy_at(std::size_t i, std::size_t j = 0) const {
-    return accuracy[i * y.size() + j];
-  }
+  double accuracy_at(std::size_t i, std::size_t j = 0) const { return accuracy[i * y.size() + j]; }
 };
 
 /// Evaluates loss and accuracy at theta = base + a d_0 (+ b d_1) for every (a, b) of the grid
@@ -340,8 +340,8 @@ PCADirections pca_directions(const std::vector<nn::NamedTensors>& path,
 
 /// How a point is placed on the plane of two directions.
 enum class Projection {
-  cosine,       ///< x = <v, dx> / ||dx||, y = <v, dy> / ||dy|| (the paper's "cos")
-  least_squares ///< (x, y) minimizing ||v - x dx - y dy|| (the paper's "lstsq")
+  cosine,        ///< x = <v, dx> / ||dx||, y = <v, dy> / ||dy|| (the paper's "cos")
+  least_squares  ///< (x, y) minimizing ||v - x dx - y dy|| (the paper's "lstsq")
 };
 
 /// Coordinates of each theta_i - origin on the plane of dx and dy.
@@ -351,8 +351,8 @@ struct ProjectedPath {
 
 /// Projects every snapshot of `path` (minus `origin`, usually the final point) onto dx and dy.
 ProjectedPath project_path(const std::vector<nn::NamedTensors>& path,
-                           const nn::NamedTensors& origin, const Direction& dx,
-                           const Direction& dy, Projection method = Projection::cosine);
+                           const nn::NamedTensors& origin, const Direction& dx, const Direction& dy,
+                           Projection method = Projection::cosine);
 
 /// Writes a projected path as CSV "index,name,x,y" (names: e.g. the checkpoint files; may be
 /// empty) atomically; fails naming the path.

@@ -26,8 +26,7 @@ std::size_t float_count(const nn::NamedTensors& t) {
 
 /// Writes a - b (b may be null: a itself) over the floating entries into out[0, P); entries
 /// with dim <= 1 are zero when `zero_1d`.
-void flatten_into(const nn::NamedTensors& a, const nn::NamedTensors* b, bool zero_1d,
-                  double* out) {
+void flatten_into(const nn::NamedTensors& a, const nn::NamedTensors* b, bool zero_1d, double* out) {
   std::size_t o = 0;
   for (std::size_t e = 0; e < a.size(); ++e) {
     const Tensor& t = a[e].second;
@@ -41,8 +40,8 @@ void flatten_into(const nn::NamedTensors& a, const nn::NamedTensors* b, bool zer
         const T* p = t.data_ptr<T>();
         const T* q = b ? (*b)[e].second.template data_ptr<T>() : nullptr;
         for (std::size_t i = 0; i < n; ++i)
-          out[o + i] = q ? static_cast<double>(p[i]) - static_cast<double>(q[i])
-                         : static_cast<double>(p[i]);
+          out[o + i] =
+              q ? static_cast<double>(p[i]) - static_cast<double>(q[i]) : static_cast<double>(p[i]);
       });
     }
     o += n;
@@ -161,15 +160,15 @@ PCADirections pca_directions(const std::vector<nn::NamedTensors>& path,
         if (t.dim() <= 1 && t.dtype() != Dtype::int64) t.zero_();
     dirs[c]->source = "pca";
     dirs[c]->ignore = ignore;
-    dirs[c]->label = std::string(c == 0 ? "PC1" : "PC2") + " (" +
-                     percent(out.explained_variance_ratio[c]) + ")";
+    dirs[c]->label =
+        std::string(c == 0 ? "PC1" : "PC2") + " (" + percent(out.explained_variance_ratio[c]) + ")";
   }
   return out;
 }
 
 ProjectedPath project_path(const std::vector<nn::NamedTensors>& path,
-                           const nn::NamedTensors& origin, const Direction& dx,
-                           const Direction& dy, Projection method) {
+                           const nn::NamedTensors& origin, const Direction& dx, const Direction& dy,
+                           Projection method) {
   const char* who = "project_path";
   detail::check_same_entries(who, dx.tensors, origin, "the x direction", "the origin");
   detail::check_same_entries(who, dy.tensors, origin, "the y direction", "the origin");
