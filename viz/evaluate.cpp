@@ -1,6 +1,7 @@
 // The landscape evaluation engine: grid points spread over worker threads (one model replica
 // each), the affine-first-layer cache, CSV rows written as computed with JSON metadata beside
 // them, resumption of an interrupted run, and the progress bar.
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -641,6 +642,31 @@ class Progress {
   Clock::time_point t0_, last_draw_{};
 };
 
+/// While alive, OpenBLAS runs one thread per call (the workers already use every core; nested
+/// BLAS threads would oversubscribe them); the previous setting is restored at the end. Looked up
+/// at run time, so another BLAS is simply left alone.
+class SingleThreadedBlas {
+ public:
+  explicit SingleThreadedBlas(bool on) {
+    if (!on) return;
+    get_ = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    set_ = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    if (!get_ || !set_) return;
+    old_ = get_();
+    set_(1);
+  }
+  ~SingleThreadedBlas() {
+    if (set_ && old_ > 0) set_(old_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int (*get_)() = nullptr;
+  void (*set_)(int) = nullptr;
+  int old_ = 0;
+};
+
 std::size_t thread_count(std::size_t requested, std::size_t todo) {
   std::size_t t = requested;
   if (t == 0) t = std::max(1u, std::thread::hardware_concurrency());
@@ -825,6 +851,7 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   if (nthreads == 1 || todo.size() <= 1) {
     if (!todo.empty()) work(0);
   } else {
+    SingleThreadedBlas blas(true);
     std::vector<std::thread> pool;
     for (std::size_t t = 0; t < nthreads; ++t) pool.emplace_back(work, t);
     for (auto& th : pool) th.join();

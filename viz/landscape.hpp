@@ -181,8 +181,9 @@ struct GridPoint {
 
 /// Options of evaluate_grid: threads, data, loss, output files, progress, resumption.
 struct EvalOptions {
-  /// Worker threads, each with its own model replica (default 1; 0: one per core). Results do
-  /// not depend on it.
+  /// Worker threads, each with its own model replica (default 0: one per core). Results do not
+  /// depend on it. With more than one, OpenBLAS runs single-threaded during the run (restored
+  /// after), so that the workers do not oversubscribe the cores.
   EvalOptions& threads(std::size_t v) { return threads_ = v, *this; }
   std::size_t threads() const { return threads_; }
   /// Examples per forward pass (default 1000; a fixed order 0, 1, 2, ...).
@@ -244,7 +245,7 @@ struct EvalOptions {
   std::size_t cache_bytes() const { return cache_bytes_; }
 
  private:
-  std::size_t threads_ = 1;
+  std::size_t threads_ = 0;
   std::size_t batch_size_ = 1000;
   std::size_t limit_ = 0;
   nn::LossFn loss_;
