@@ -231,6 +231,7 @@ struct Replica {
   std::vector<Tensor> moved;  // the replica's own tensors for Setup::moved (share its data)
   std::vector<nn::Module*> tail;
   std::vector<Tensor> zbuf;  // per batch: the combined first-layer output (affine plan)
+  bool fuse_relu = false;    // the tail starts with a ReLU, applied while combining
 };
 
 Replica make_replica(const ModelFactory& factory, const Setup& s) {
@@ -357,12 +358,18 @@ std::pair<double, double> eval_replica(Replica& r, const Batches& data, const nn
         T* o = z.data_ptr<T>();
         const std::size_t n = z.numel();
         const T* q = p0.data_ptr<T>();
-        std::copy(q, q + n, o);
-        for (std::size_t k = 0; k < ndirs; ++k) {
-          const T* p = cache->term[k + 1][b].data_ptr<T>();
-          const T ck = static_cast<T>(c[k]);
-          for (std::size_t i = 0; i < n; ++i) o[i] += ck * p[i];
-        }
+        const T* p1 = ndirs > 0 ? cache->term[1][b].data_ptr<T>() : q;
+        const T* p2 = ndirs > 1 ? cache->term[2][b].data_ptr<T>() : q;
+        const T c0 = ndirs > 0 ? static_cast<T>(c[0]) : T(0);
+        const T c1 = ndirs > 1 ? static_cast<T>(c[1]) : T(0);
+        // z = P0 + a P1 + b P2 in one pass, then ReLU's x < 0 ? 0 : x when it comes next.
+        with_flag(r.fuse_relu, [&](auto relu) {
+          for (std::size_t i = 0; i < n; ++i) {
+            T v = q[i] + c0 * p1[i] + c1 * p2[i];
+            if constexpr (decltype(relu)::value) v = v < T(0) ? T(0) : v;
+            o[i] = v;
+          }
+        });
       });
       bump_version(z);
       out = z;
@@ -642,9 +649,9 @@ class Progress {
   Clock::time_point t0_, last_draw_{};
 };
 
-/// While alive, OpenBLAS runs one thread per call (the workers already use every core; nested
-/// BLAS threads would oversubscribe them); the previous setting is restored at the end. Looked up
-/// at run time, so another BLAS is simply left alone.
+/// While alive, OpenBLAS runs one thread per call (the workers use the cores; and its results
+/// depend on its thread count); the previous setting is restored at the end. Looked up at run
+/// time, so another BLAS is simply left alone.
 class SingleThreadedBlas {
  public:
   explicit SingleThreadedBlas(bool on) {
@@ -699,6 +706,9 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   g.accuracy.assign(total, kNaN);
 
   NoGradGuard no_grad;
+  // OpenBLAS splits a GEMM differently for different thread counts (and the rounding with it):
+  // one BLAS thread per call, whatever the worker count, keeps every point's arithmetic the same.
+  SingleThreadedBlas blas(true);
   const Setup setup = make_setup(base, directions);
   const Batches batches = make_batches(data, options.limit(), options.batch_size());
   const nn::LossFn loss_fn = loss_of(options);
@@ -804,6 +814,11 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
         Plan p = make_plan(*replicas.back().model);
         for (std::size_t i = p.affine + 1; i < p.leaves.size(); ++i)
           replicas.back().tail.push_back(p.leaves[i]);
+        Replica& r = replicas.back();
+        if (!r.tail.empty() && dynamic_cast<nn::ReLU*>(r.tail.front())) {
+          r.fuse_relu = true;
+          r.tail.erase(r.tail.begin());
+        }
         replicas.back().zbuf.resize(batches.x.size());
       }
     }
@@ -851,7 +866,6 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   if (nthreads == 1 || todo.size() <= 1) {
     if (!todo.empty()) work(0);
   } else {
-    SingleThreadedBlas blas(true);
     std::vector<std::thread> pool;
     for (std::size_t t = 0; t < nthreads; ++t) pool.emplace_back(work, t);
     for (auto& th : pool) th.join();
@@ -886,6 +900,7 @@ GridPoint evaluate_point(const ModelFactory& factory, const nn::Module& base,
   XG_CHECK(coords.size() == directions.size(), "evaluate_point: ", directions.size(),
            " directions but ", coords.size(), " coordinates");
   NoGradGuard no_grad;
+  SingleThreadedBlas blas(true);  // the same arithmetic as evaluate_grid's direct points
   const Setup setup = make_setup(base, directions);
   const Batches batches = make_batches(data, options.limit(), options.batch_size());
   Replica r = make_replica(factory, setup);

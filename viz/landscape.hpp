@@ -182,8 +182,8 @@ struct GridPoint {
 /// Options of evaluate_grid: threads, data, loss, output files, progress, resumption.
 struct EvalOptions {
   /// Worker threads, each with its own model replica (default 0: one per core). Results do not
-  /// depend on it. With more than one, OpenBLAS runs single-threaded during the run (restored
-  /// after), so that the workers do not oversubscribe the cores.
+  /// depend on it: OpenBLAS runs single-threaded during evaluate_grid (its rounding depends on
+  /// its thread count; the setting is restored after), and each point is one worker's sum.
   EvalOptions& threads(std::size_t v) { return threads_ = v, *this; }
   std::size_t threads() const { return threads_; }
   /// Examples per forward pass (default 1000; a fixed order 0, 1, 2, ...).

@@ -210,6 +210,64 @@ TEST_CASE("landscape: the 1D interpolation's endpoints are the two models' losse
   CHECK(g.accuracy_at(3) == doctest::Approx(rb.accuracy));
   CHECK(std::isfinite(g.loss_at(0)));
   CHECK(std::isfinite(g.loss_at(4)));
+
+  // The plane through three models: theta_A + a (theta_B - theta_A) + b (theta_C - theta_A).
+  manual_seed(3);
+  auto c = make();
+  const nn::EvalResult rc = nn::evaluate(*c, loader, ce);
+  const viz::Grid p =
+      viz::evaluate_grid(make, *a, {viz::direction_between(*a, *b), viz::direction_between(*a, *c)},
+                         {"0:1:2"}, data, viz::EvalOptions().progress(false).batch_size(32));
+  CHECK(p.loss_at(0, 0) == doctest::Approx(ra.loss).epsilon(1e-6));
+  CHECK(p.loss_at(1, 0) == doctest::Approx(rb.loss).epsilon(1e-5));
+  CHECK(p.loss_at(0, 1) == doctest::Approx(rc.loss).epsilon(1e-5));
+}
+
+TEST_CASE("landscape: the affine first layer on Sequential models, and where it does not apply") {
+  auto make = [] {
+    return std::make_shared<nn::Sequential>(
+        std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(4, 6),
+        std::make_shared<nn::Tanh>(), std::make_shared<nn::Linear>(6, 3));
+  };
+  manual_seed(6);
+  auto net = make();
+  const nn::TensorDataset blobs = nn::make_blobs(50, 3, 4, 1.0, 8);
+  const nn::TensorDataset data(blobs.data().reshape({50, 2, 2}), blobs.targets());  // [N, 2, 2]
+  const viz::Direction dx = viz::random_direction(*net, viz::DirectionOptions().seed(1));
+  const viz::Direction dy = viz::random_direction(
+      *net, viz::DirectionOptions().seed(2).ignore(viz::Ignore::none));  // moves the biases too
+  const auto opts = viz::EvalOptions().progress(false).batch_size(20);
+  const viz::Grid fast = viz::evaluate_grid(make, *net, {dx, dy}, {"-2:2:3"}, data, opts);
+  const viz::Grid slow = viz::evaluate_grid(make, *net, {dx, dy}, {"-2:2:3"}, data,
+                                            viz::EvalOptions(opts).affine_first_layer(false));
+  CHECK(fast.affine_first_layer);
+  CHECK_FALSE(slow.affine_first_layer);
+  for (std::size_t i = 0; i < fast.loss.size(); ++i) {
+    CHECK(fast.loss[i] == doctest::Approx(slow.loss[i]).epsilon(1e-5));
+    CHECK(fast.accuracy[i] == slow.accuracy[i]);
+  }
+  // A cache larger than allowed falls back to direct evaluation.
+  CHECK_FALSE(viz::evaluate_grid(make, *net, {dx}, {"-1:1:3"}, data,
+                                 viz::EvalOptions(opts).cache_bytes(100))
+                  .affine_first_layer);
+}
+
+TEST_CASE("landscape: grid CSVs with nan and inf read back") {
+  char tmpl[] = "/tmp/xgrad_landscape_csv_XXXXXX";
+  const int fd = mkstemp(tmpl);
+  REQUIRE(fd >= 0);
+  close(fd);
+  { std::ofstream(tmpl) << "index,x,loss,accuracy\n0,-1,nan,0.5\n1,0,inf,-nan\n2,1,0.25,1\n"; }
+  const viz::Grid g = viz::read_grid_csv(tmpl);
+  CHECK(g.x == std::vector<double>{-1, 0, 1});
+  CHECK(std::isnan(g.loss[0]));
+  CHECK(std::isinf(g.loss[1]));
+  CHECK(std::isnan(g.accuracy[1]));
+  CHECK(g.loss[2] == 0.25);
+  { std::ofstream(tmpl) << "index,x,loss,accuracy\n1,0,0.5,0.5\n"; }
+  CHECK(error_of([&] { viz::read_grid_csv(tmpl); }).find("not a complete grid") !=
+        std::string::npos);
+  std::remove(tmpl);
 }
 
 TEST_CASE("landscape: 1 and 2 threads give bitwise identical grids; the affine layer agrees") {
