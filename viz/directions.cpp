@@ -152,6 +152,14 @@ nn::NamedTensors snapshot(const std::string& checkpoint, const nn::Module& model
   return out;
 }
 
+std::vector<nn::NamedTensors> snapshots(const std::vector<std::string>& checkpoints,
+                                        const nn::Module& model, DirectionKind kind) {
+  std::vector<nn::NamedTensors> out;
+  out.reserve(checkpoints.size());
+  for (const std::string& file : checkpoints) out.push_back(snapshot(file, model, kind));
+  return out;
+}
+
 nn::NamedTensors gaussian_like(const nn::NamedTensors& like, uint64_t seed) {
   nn::NamedTensors out;
   out.reserve(like.size());

@@ -702,6 +702,8 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   g.x = ax.values();
   g.y = ay.values();
   const std::size_t total = checked_mul(who, g.x.size(), g.y.size());
+  XG_CHECK(total <= 100000000, who, ": a grid of ", g.x.size(), " x ", g.y.size(),
+           " points is too large (at most 1e8 points)");
   g.loss.assign(total, kNaN);
   g.accuracy.assign(total, kNaN);
 

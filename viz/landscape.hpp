@@ -119,6 +119,11 @@ nn::NamedTensors snapshot(const nn::Module& model, DirectionKind kind);
 nn::NamedTensors snapshot(const std::string& checkpoint, const nn::Module& model,
                           DirectionKind kind);
 
+/// snapshot(file, model, kind) for every checkpoint of a run, in the order given (a training
+/// path for pca_directions and project_path).
+std::vector<nn::NamedTensors> snapshots(const std::vector<std::string>& checkpoints,
+                                        const nn::Module& model, DirectionKind kind);
+
 /// N(0, 1) tensors shaped like `like` (same names, shapes, dtypes; int64 entries zero). Element
 /// k of the tensor named n is a function of (seed, n, k) only (splitmix64 counter + Box-Muller),
 /// so values do not depend on the tensor order, on threads or on the global generator.

@@ -432,6 +432,9 @@ TEST_CASE("landscape: axes and argument errors") {
         }).find("does not have") != std::string::npos);
   const viz::Direction d = viz::random_direction(*mlp);
   CHECK(error_of([&] {
+          viz::evaluate_grid(mlp_factory(), *mlp, {d, d}, {"-1:1:100000", "-1:1:100000"}, data);
+        }).find("too large") != std::string::npos);
+  CHECK(error_of([&] {
           viz::evaluate_grid(mlp_factory(), *mlp, {d, d, d}, {"-1:1:3"}, data);
         }).find("1 or 2 directions") != std::string::npos);
 }
@@ -506,6 +509,13 @@ TEST_CASE("landscape: snapshots from checkpoint files") {
   const nn::NamedTensors t = viz::snapshot(*net, viz::DirectionKind::weights);
   REQUIRE(s.size() == t.size());
   for (std::size_t e = 0; e < s.size(); ++e) CHECK(values(s[e].second) == values(t[e].second));
+  const auto path = viz::snapshots({dir + "/m.safetensors", dir + "/m.safetensors"}, *net,
+                                   viz::DirectionKind::states);
+  CHECK(path.size() == 2);
+  CHECK(path[1].size() == net->state_dict().size());
+  CHECK(error_of([&] {
+          viz::snapshots({dir + "/missing.safetensors"}, *net, viz::DirectionKind::weights);
+        }).find("missing.safetensors") != std::string::npos);
   auto other = std::make_shared<nn::MLP>(std::vector<int64_t>{2, 5, 3});
   CHECK(error_of([&] {
           viz::snapshot(dir + "/m.safetensors", *other, viz::DirectionKind::weights);
