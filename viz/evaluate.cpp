@@ -582,8 +582,10 @@ json metadata_json(const std::vector<std::pair<std::string, json>>& settings,
     o["label"] = d.label;
     o["source"] = d.source;
     o["kind"] = to_string(d.kind);
-    o["seed"] = d.seed;
-    o["normalization"] = to_string(d.normalization);
+    if (d.source == "random") {
+      o["seed"] = d.seed;
+      o["normalization"] = to_string(d.normalization);
+    }
     o["ignore"] = to_string(d.ignore);
     o["norm"] = d.norm();
     ds.push_back(o);
@@ -737,6 +739,7 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   const auto settings = settings_of(base, directions, g.x, g.y, ax, ay, batches, data, options,
                                     affine, detail::fingerprint(setup.state));
   std::string started = now_iso();
+  double earlier_seconds = 0;  // evaluation time of the runs this one resumes
   std::FILE* out = nullptr;
   if (!csv.empty()) {
     if (options.resume() && file_exists(csv)) {
@@ -767,6 +770,8 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
                " or write to another path");
       }
       if (old.contains("started") && old["started"].is_string()) started = old["started"];
+      if (old.contains("seconds") && old["seconds"].is_number())
+        earlier_seconds = old["seconds"].get<double>();
       std::size_t file_dims = 0;
       long partial = -1;
       const std::vector<Row> rows = read_rows(who, csv, file_dims, &partial);
@@ -886,8 +891,8 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
       write_atomic(who, csv, text);
     }
     write_atomic(who, meta,
-                 metadata_json(settings, directions, nthreads, total, finished, started, g.seconds,
-                               g.complete, nparams)
+                 metadata_json(settings, directions, nthreads, total, finished, started,
+                               earlier_seconds + g.seconds, g.complete, nparams)
                          .dump(2) +
                      "\n");
   }
