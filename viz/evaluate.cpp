@@ -96,6 +96,20 @@ Axis::Axis(const std::string& spec) {
 
 Axis::Axis(const char* spec) : Axis(std::string(spec ? spec : "")) {}
 
+Axis Axis::around(const std::vector<double>& values, std::size_t num, double margin) {
+  XG_CHECK(!values.empty(), "Axis::around: no values");
+  XG_CHECK(std::isfinite(margin) && margin >= 0, "Axis::around: margin must be >= 0, got ",
+           exact(margin));
+  double lo = values[0], hi = values[0];
+  for (double v : values) {
+    XG_CHECK(std::isfinite(v), "Axis::around: the values contain ", exact(v));
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  const double m = hi > lo ? margin * (hi - lo) : 0.1;
+  return Axis(lo - m, hi + m, num);
+}
+
 std::vector<double> Axis::values() const {
   std::vector<double> v(num);
   if (num == 1) {

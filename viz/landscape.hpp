@@ -163,6 +163,10 @@ struct Axis {
   explicit Axis(const std::string& spec);
   /// Axis(spec) (so {"-1:1:51"} converts).
   Axis(const char* spec);  // NOLINT
+  /// `num` points over [lo - m, hi + m] where lo, hi are the extremes of `values` and
+  /// m = margin * (hi - lo) (at least 0.1 when all values are equal): an axis that frames a
+  /// projected path. Fails for no values or non-finite ones.
+  static Axis around(const std::vector<double>& values, std::size_t num, double margin = 0.2);
   /// The coordinates: min + (max - min) * i / (num - 1) (one point: min).
   std::vector<double> values() const;
   /// "min:max:num" with the shortest exact numbers ("-1:1:51").

@@ -414,6 +414,11 @@ TEST_CASE("landscape: axes and argument errors") {
   CHECK(viz::Axis("-1:1:5").values() == std::vector<double>{-1, -0.5, 0, 0.5, 1});
   CHECK(viz::Axis("-1:1:51").to_string() == "-1:1:51");
   CHECK(viz::Axis("0.5:0.5:1").values() == std::vector<double>{0.5});
+  const viz::Axis around = viz::Axis::around({2, -1, 0.5}, 7, 0.5);
+  CHECK(around.min == -2.5);
+  CHECK(around.max == 3.5);
+  CHECK(around.num == 7);
+  CHECK(error_of([] { viz::Axis::around({}, 3); }).find("no values") != std::string::npos);
   CHECK(error_of([] { viz::Axis("-1:1"); }).find("cannot parse '-1:1'") != std::string::npos);
   CHECK(error_of([] { viz::Axis("1:-1:5"); }).find("greater than max") != std::string::npos);
   CHECK(error_of([] { viz::Axis("-1:1:0"); }).find("number of points") != std::string::npos);
@@ -431,6 +436,17 @@ TEST_CASE("landscape: axes and argument errors") {
           viz::evaluate_grid(mlp_factory(), *mlp, {dh}, {"-1:1:3"}, data);
         }).find("does not have") != std::string::npos);
   const viz::Direction d = viz::random_direction(*mlp);
+  // A factory of another architecture, and a model with NaN weights (NaN losses, no crash).
+  auto wrong = [] { return std::make_shared<nn::MLP>(std::vector<int64_t>{2, 5, 3}); };
+  CHECK(error_of([&] {
+          viz::evaluate_grid(wrong, *mlp, {d}, {"-1:1:3"}, data);
+        }).find("does not match the base model") != std::string::npos);
+  auto bad = mlp_factory()();
+  bad->named_parameters()[0].second.detach().fill_(std::nan(""));
+  const viz::Grid nan_grid = viz::evaluate_grid(mlp_factory(), *bad, {d}, {"-1:1:3"}, data,
+                                                viz::EvalOptions().progress(false));
+  CHECK(nan_grid.complete);
+  CHECK(std::isnan(nan_grid.loss[1]));
   CHECK(error_of([&] {
           viz::evaluate_grid(mlp_factory(), *mlp, {d, d}, {"-1:1:100000", "-1:1:100000"}, data);
         }).find("too large") != std::string::npos);
