@@ -2,6 +2,7 @@
 // each), the affine-first-layer cache, CSV rows written as computed with JSON metadata beside
 // them, resumption of an interrupted run, and the progress bar.
 #include <dlfcn.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -690,6 +691,13 @@ class SingleThreadedBlas {
   int old_ = 0;
 };
 
+/// Closes a FILE* (for std::unique_ptr).
+struct FileCloser {
+  void operator()(std::FILE* f) const {
+    if (f) std::fclose(f);
+  }
+};
+
 std::size_t thread_count(std::size_t requested, std::size_t todo) {
   std::size_t t = requested;
   if (t == 0) t = std::max(1u, std::thread::hardware_concurrency());
@@ -754,7 +762,14 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
                                     affine, detail::fingerprint(setup.state));
   std::string started = now_iso();
   double earlier_seconds = 0;  // evaluation time of the runs this one resumes
-  std::FILE* out = nullptr;
+  std::unique_ptr<std::FILE, FileCloser> file;
+  // Opens csv for appending and locks it, so that two runs never write one file.
+  auto open_locked = [&] {
+    file.reset(std::fopen(csv.c_str(), "ab"));
+    XG_CHECK(file != nullptr, who, ": cannot open ", csv, " for writing");
+    XG_CHECK(::flock(::fileno(file.get()), LOCK_EX | LOCK_NB) == 0, who, ": ", csv,
+             " is being written by another run (it is locked)");
+  };
   if (!csv.empty()) {
     if (options.resume() && file_exists(csv)) {
       XG_CHECK(file_exists(meta), who, ": ", csv, " exists but its metadata ", meta,
@@ -786,6 +801,7 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
       if (old.contains("started") && old["started"].is_string()) started = old["started"];
       if (old.contains("seconds") && old["seconds"].is_number())
         earlier_seconds = old["seconds"].get<double>();
+      open_locked();
       std::size_t file_dims = 0;
       long partial = -1;
       const std::vector<Row> rows = read_rows(who, csv, file_dims, &partial);
@@ -805,20 +821,18 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
         g.accuracy[r.index] = r.acc;
       }
       if (partial >= 0)
-        XG_CHECK(::truncate(csv.c_str(), partial) == 0, who, ": cannot truncate the cut-short ",
-                 "last line of ", csv);
-      out = std::fopen(csv.c_str(), "ab");
-      XG_CHECK(out != nullptr, who, ": cannot open ", csv, " for appending");
+        XG_CHECK(::ftruncate(::fileno(file.get()), partial) == 0, who,
+                 ": cannot truncate the cut-short last line of ", csv);
     } else {
+      open_locked();
+      XG_CHECK(::ftruncate(::fileno(file.get()), 0) == 0, who, ": cannot truncate ", csv);
       write_atomic(who, meta,
                    metadata_json(settings, directions, thread_count(options.threads(), total),
                                  total, 0, started, 0.0, false, nparams)
                            .dump(2) +
                        "\n");
-      out = std::fopen(csv.c_str(), "wb");
-      XG_CHECK(out != nullptr, who, ": cannot open ", csv, " for writing");
-      std::fputs((header_of(dims) + "\n").c_str(), out);
-      std::fflush(out);
+      std::fputs((header_of(dims) + "\n").c_str(), file.get());
+      XG_CHECK(std::fflush(file.get()) == 0, who, ": writing ", csv, " failed");
     }
   }
 
@@ -869,9 +883,9 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
         done[idx] = 1;
         ++finished;
         ++g.computed;
-        if (out) {
+        if (file) {
           const std::string row = row_of(dims, idx, c[0], c[1], l, a);
-          if (std::fputs(row.c_str(), out) < 0 || std::fflush(out) != 0)
+          if (std::fputs(row.c_str(), file.get()) < 0 || std::fflush(file.get()) != 0)
             fail(who, ": writing ", csv, " failed");
         }
         progress.tick(finished, finished == total);
@@ -894,7 +908,7 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   g.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   g.seconds_per_point = g.computed > 0 ? g.seconds / static_cast<double>(g.computed) : 0.0;
   g.complete = finished == total;
-  if (out) std::fclose(out);
+  file.reset();
   if (error) std::rethrow_exception(error);
 
   if (!csv.empty()) {

@@ -388,6 +388,17 @@ TEST_CASE("landscape: a mismatched rerun is refused naming the setting; corrupt 
   CHECK(viz::evaluate_grid(make, *net, {dx}, {"-1:1:5"}, data, viz::EvalOptions(opts).resume(false))
             .complete);
 
+  // A second run on a file being written is refused (the file is locked).
+  std::string inner;
+  viz::evaluate_grid(
+      make, *net, {dx}, {"-1:1:3"}, data,
+      viz::EvalOptions(opts).resume(false).threads(1).on_point([&](const viz::GridPoint&) {
+        if (inner.empty())
+          inner = error_of([&] { viz::evaluate_grid(make, *net, {dx}, {"-1:1:3"}, data, opts); });
+        return true;
+      }));
+  CHECK(inner.find("is being written by another run") != std::string::npos);
+
   // Corrupt CSV: a malformed row is refused naming the file and line.
   { std::ofstream(csv, std::ios::trunc) << "index,x,loss,accuracy\n0,-1,0.5,0.25\n1,zero,x,y\n"; }
   e = error_of([&] { viz::evaluate_grid(make, *net, {dx}, {"-1:1:5"}, data, opts); });
