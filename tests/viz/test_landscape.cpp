@@ -391,10 +391,10 @@ TEST_CASE("landscape: a mismatched rerun is refused naming the setting; corrupt 
   // A second run on a file being written is refused (the file is locked).
   std::string inner;
   viz::evaluate_grid(
-      make, *net, {dx}, {"-1:1:3"}, data,
+      make, *net, {dx}, {"-1:1:5"}, data,
       viz::EvalOptions(opts).resume(false).threads(1).on_point([&](const viz::GridPoint&) {
         if (inner.empty())
-          inner = error_of([&] { viz::evaluate_grid(make, *net, {dx}, {"-1:1:3"}, data, opts); });
+          inner = error_of([&] { viz::evaluate_grid(make, *net, {dx}, {"-1:1:5"}, data, opts); });
         return true;
       }));
   CHECK(inner.find("is being written by another run") != std::string::npos);
