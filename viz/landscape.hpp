@@ -76,6 +76,7 @@ Ignore parse_ignore(const std::string& s);
 struct Direction {
   /// The tensors, detached from any graph, in the model's order.
   nn::NamedTensors tensors;
+  /// Which entries it spans: parameters (weights) or the whole state dict (states).
   DirectionKind kind = DirectionKind::weights;
   /// How it was made: "random", "between" (theta_B - theta_A), "pca" or "custom".
   std::string source = "custom";
@@ -152,8 +153,11 @@ double cosine_similarity(const Direction& a, const Direction& b);
 
 /// One grid axis: `num` values evenly spaced from `min` to `max` inclusive (numpy.linspace).
 struct Axis {
+  /// First coordinate.
   double min = -1.0;
+  /// Last coordinate.
   double max = 1.0;
+  /// Number of points (>= 1).
   std::size_t num = 51;
   /// -1:1:51.
   Axis() = default;
@@ -356,6 +360,7 @@ enum class Projection {
 
 /// Coordinates of each theta_i - origin on the plane of dx and dy.
 struct ProjectedPath {
+  /// Coordinates along dx and dy, one per snapshot.
   std::vector<double> x, y;
 };
 
