@@ -25,6 +25,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -120,7 +121,18 @@ int main(int argc, char** argv) try {
   for (int64_t e = 0; e <= args.epochs; ++e) files.push_back(checkpoint(e));
   bool trained = true;
   for (const std::string& f : files) trained = trained && std::filesystem::exists(f);
-  if (trained) {
+  const nn::Metadata training{{"epochs", std::to_string(args.epochs)},
+                              {"limit", std::to_string(args.limit)},
+                              {"seed", std::to_string(args.seed)}};
+  if (trained) {  // made by a run with the same training settings?
+    const nn::Metadata found = nn::read_metadata(files.back());
+    for (const auto& [key, value] : training) {
+      auto it = found.find(key);
+      if (it == found.end() || it->second != value)
+        throw std::runtime_error(files.back() + " was trained with " + key + " = " +
+                                 (it == found.end() ? "?" : it->second) + ", not " + value +
+                                 "; use another --out");
+    }
     std::cout << "Checkpoints found in " << args.out << ": not retraining\n";
     nn::load(*initial, files.front());
     nn::load(*net, files.back());
@@ -133,11 +145,17 @@ int main(int argc, char** argv) try {
     auto loss_fn = [](const Tensor& s, const Tensor& y) {
       return nn::functional::cross_entropy(s, y);
     };
-    nn::save(*net, files[0]);
+    nn::save(*net, files[0], training);
     for (int64_t e = 1; e <= args.epochs; ++e) {
-      nn::fit(*net, loader, optimizer, loss_fn, nn::FitOptions().epochs(1));
+      const nn::EpochMetrics m =
+          nn::fit(*net, loader, optimizer, loss_fn, nn::FitOptions().epochs(1).progress(false))
+              .front();
       schedule.step();
-      nn::save(*net, files[static_cast<std::size_t>(e)], {{"epoch", std::to_string(e)}});
+      std::cout << "epoch " << e << "/" << args.epochs << ": train loss " << m.train_loss
+                << ", accuracy " << m.train_acc << ", " << m.seconds << " s\n";
+      nn::Metadata meta = training;
+      meta["epoch"] = std::to_string(e);
+      nn::save(*net, files[static_cast<std::size_t>(e)], meta);
     }
   }
   const std::size_t images = test_set.size();
