@@ -252,6 +252,47 @@ TEST_CASE("landscape: the affine first layer on Sequential models, and where it 
                   .affine_first_layer);
 }
 
+TEST_CASE("landscape: states directions move BatchNorm's running statistics, weights do not") {
+  auto make = [] {
+    return std::make_shared<nn::Sequential>(
+        std::make_shared<nn::Linear>(2, 4), std::make_shared<nn::BatchNorm1d>(4),
+        std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(4, 3));
+  };
+  manual_seed(7);
+  auto net = make();
+  const nn::TensorDataset data = nn::make_blobs(40, 3, 2, 1.0, 9);
+  {  // a few forward passes in train mode give the running statistics values
+    NoGradGuard no_grad;
+    for (int i = 0; i < 3; ++i) (*net)(data.data());
+  }
+  const auto ce = [](const Tensor& o, const Tensor& y) {
+    return nn::functional::cross_entropy(o, y);
+  };
+  nn::DataLoader loader(data, nn::DataLoaderOptions(1000));
+  for (viz::DirectionKind kind : {viz::DirectionKind::weights, viz::DirectionKind::states}) {
+    CAPTURE(viz::to_string(kind));
+    const viz::Direction d = viz::random_direction(
+        *net, viz::DirectionOptions().seed(4).kind(kind).ignore(viz::Ignore::none));
+    const viz::Grid g = viz::evaluate_grid(make, *net, {d}, {"-0.5:0.5:3"}, data,
+                                           viz::EvalOptions().progress(false));
+    CHECK(g.affine_first_layer);
+    // The reference: a model holding base + 0.5 d, entry by entry, evaluated by nn::evaluate.
+    auto moved = make();
+    nn::NamedTensors state = net->state_dict();
+    for (auto& [name, t] : state) {
+      t = t.detach().clone();
+      for (const auto& [dn, dt] : d.tensors)
+        if (dn == name && t.dtype() != Dtype::int64) t = (t + dt * 0.5).detach();
+    }
+    moved->load_state_dict(state);
+    CHECK(g.loss_at(2) == doctest::Approx(nn::evaluate(*moved, loader, ce).loss).epsilon(1e-5));
+    const bool moves_var = kind == viz::DirectionKind::states;
+    bool found = false;
+    for (const auto& [dn, dt] : d.tensors) found = found || dn == "1.running_var";
+    CHECK(found == moves_var);
+  }
+}
+
 TEST_CASE("landscape: grid CSVs with nan and inf read back") {
   char tmpl[] = "/tmp/xgrad_landscape_csv_XXXXXX";
   const int fd = mkstemp(tmpl);
