@@ -320,7 +320,6 @@ bool make_cache(const ModelFactory& factory, const Setup& s, const std::vector<D
     }
   };
   cache.term.assign(1 + dirs.size(), {});
-  std::size_t bytes = 0;
   for (std::size_t t = 0; t <= dirs.size(); ++t) {
     load_term(t);
     for (std::size_t b = 0; b < data.x.size(); ++b) {
@@ -334,11 +333,9 @@ bool make_cache(const ModelFactory& factory, const Setup& s, const std::vector<D
             static_cast<double>(max_bytes))
           return false;
       }
-      bytes += z.numel() * element_size(z.dtype());
       cache.term[t].push_back(z);
     }
   }
-  (void)bytes;
   return true;
 }
 
@@ -548,15 +545,13 @@ std::string dataset_name_of(const nn::Dataset& data, const EvalOptions& o) {
 
 /// The settings that decide the results, in the order they are compared on resume.
 std::vector<std::pair<std::string, json>> settings_of(
-    const nn::Module& base, const std::vector<Direction>& dirs, const std::vector<double>& xs,
-    const std::vector<double>& ys, const Axis& ax, const Axis& ay, const Batches& data,
-    const nn::Dataset& dataset, const EvalOptions& o, bool affine, uint64_t base_fp) {
+    const nn::Module& base, const std::vector<Direction>& dirs, const Axis& ax, const Axis& ay,
+    const Batches& data, const nn::Dataset& dataset, const EvalOptions& o, bool affine,
+    uint64_t base_fp) {
   std::vector<std::pair<std::string, json>> s;
   s.emplace_back("dims", dirs.size());
   s.emplace_back("x", ax.to_string());
   if (dirs.size() == 2) s.emplace_back("y", ay.to_string());
-  (void)xs;
-  (void)ys;
   const char* axis_names[2] = {"x", "y"};
   for (std::size_t k = 0; k < dirs.size(); ++k) {
     const Direction& d = dirs[k];
@@ -758,8 +753,8 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   const std::string meta = csv.empty() ? "" : json_path_of(csv);
   std::size_t nparams = 0;
   for (const Tensor& t : base.parameters()) nparams += t.numel();
-  const auto settings = settings_of(base, directions, g.x, g.y, ax, ay, batches, data, options,
-                                    affine, detail::fingerprint(setup.state));
+  const auto settings = settings_of(base, directions, ax, ay, batches, data, options, affine,
+                                    detail::fingerprint(setup.state));
   std::string started = now_iso();
   double earlier_seconds = 0;  // evaluation time of the runs this one resumes
   std::unique_ptr<std::FILE, FileCloser> file;
