@@ -4,3 +4,4 @@
 #include "viz/hessian.hpp"
 #include "viz/plot.hpp"
 #include "viz/graph.hpp"
+#include "viz/landscape.hpp"
