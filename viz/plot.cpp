@@ -492,7 +492,7 @@ void plot_lines(const std::string& path, const std::vector<double>& x,
     XG_CHECK(std::isfinite(se.width()) && se.width() > 0 && se.width() <= 50, fn, ": series ",
              in_quotes(se.label()), " has line width ", se.width(), "; expected (0, 50]");
     if (!se.color().empty()) parse_color(fn, se.label(), se.color());
-    has_right = has_right || se.axis() == Axis::right;
+    has_right = has_right || se.axis() == YAxis::right;
   }
   auto check_range = [&](double lo, double hi, const char* name, bool log) {
     if (std::isnan(lo) && std::isnan(hi)) return;
@@ -512,7 +512,7 @@ void plot_lines(const std::string& path, const std::vector<double>& x,
   double lo[2] = {kNaN, kNaN}, hi[2] = {kNaN, kNaN};
   for (std::size_t k = 0; k < series.size(); ++k) {
     const Series& se = series[k];
-    const int a = se.axis() == Axis::right ? 1 : 0;
+    const int a = se.axis() == YAxis::right ? 1 : 0;
     const bool log = a == 0 && o.log_y();
     Prepared p{&se, se.y(), std::vector<bool>(x.size()), kFirstSeriesColor + static_cast<int>(k)};
     bool any_finite = false, any = false;
@@ -582,7 +582,7 @@ void plot_lines(const std::string& path, const std::vector<double>& x,
     // Curve samples in normalized plot coordinates (vertices and points between them).
     std::vector<std::pair<double, double>> samples;
     for (const Prepared& p : prep) {
-      const bool r = p.series->axis() == Axis::right;
+      const bool r = p.series->axis() == YAxis::right;
       const double a0 = r ? r0 : y0, a1 = r ? r1 : y1;
       auto norm = [&](std::size_t i) {
         return std::pair{(xt[i] - xr.first) / (xr.second - xr.first), (p.y[i] - a0) / (a1 - a0)};
@@ -656,7 +656,7 @@ void plot_lines(const std::string& path, const std::vector<double>& x,
   // Curves: left ones in the left window, then right ones in the right window.
   auto draw = [&](int axis) {
     for (Prepared& p : prep) {
-      if ((p.series->axis() == Axis::right ? 1 : 0) != axis) continue;
+      if ((p.series->axis() == YAxis::right ? 1 : 0) != axis) continue;
       s.col0(p.color);
       s.width(p.series->width());
       if (p.series->style() != LineStyle::none) {

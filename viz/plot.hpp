@@ -33,7 +33,7 @@
 namespace xg::viz {
 
 /// The y axis a Series is drawn against in plot_lines.
-enum class Axis { left, right };
+enum class YAxis { left, right };
 
 /// How a Series' line is drawn.
 enum class LineStyle { solid, dashed, dotted, none };
@@ -44,13 +44,13 @@ struct Series {
   /// A curve with legend text `label` (empty: not in the legend) and values `y`.
   Series(std::string label, std::vector<double> y) : label_(std::move(label)), y_(std::move(y)) {}
   /// Draws the curve against the right y axis (PlotOptions::y2label), e.g. accuracy next to loss.
-  Series& right() { return axis_ = Axis::right, *this; }
+  Series& right() { return axis_ = YAxis::right, *this; }
   /// Legend text.
   XG_ARG(std::string, label);
   /// Values, one per x value.
   XG_ARG(std::vector<double>, y);
-  /// Axis::left (default) or Axis::right.
-  XG_ARG(Axis, axis) = Axis::left;
+  /// YAxis::left (default) or YAxis::right.
+  XG_ARG(YAxis, axis) = YAxis::left;
   /// Colour as "#rrggbb"; empty (default): the next colour of a 10-colour palette (matplotlib's
   /// tab10 order: blue, orange, green, red, ...).
   XG_ARG(std::string, color);
@@ -70,7 +70,7 @@ struct PlotOptions {
   XG_ARG(std::string, xlabel);
   /// Label of the left y axis.
   XG_ARG(std::string, ylabel);
-  /// Label of the right y axis (used when a Series is on Axis::right).
+  /// Label of the right y axis (used when a Series is on YAxis::right).
   XG_ARG(std::string, y2label);
   /// Logarithmic left y axis. Non-positive left values cannot be drawn and leave gaps; a left
   /// series with no positive value at all is an error naming the series.
