@@ -1,8 +1,9 @@
 // Computes the loss landscape of an MLP trained on Fashion-MNIST, as in Li et al., "Visualizing
 // the Loss Landscape of Neural Nets" (NeurIPS 2018): a 2D surface along two random
 // filter-normalized directions, the training trajectory projected on its PCA directions with the
-// surface along those, and the 1D interpolation from the initial to the trained weights. It
-// writes data (CSV + JSON metadata), which the plotting functions of viz turn into pictures.
+// surface along those, and the 1D interpolation from the initial to the trained weights, plus
+// the top Hessian eigenvalues of the trained model. It writes the data (CSV + JSON metadata) and
+// draws it with viz's plots (PNG) and a VTK file of the surface for ParaView.
 //
 // Run:  ./build/tutorials/landscape_fashion_mnist [options]
 //   --epochs N    training epochs, one checkpoint after each (default 10)
@@ -16,8 +17,11 @@
 // Rerun with the same options and it resumes: finished checkpoints are not retrained, finished
 // grid points are not recomputed (an interrupted grid continues where it stopped).
 //
-// Files in DIR: epoch_00.safetensors ... (the trajectory), surface.csv/.json (random directions),
-// path.csv (checkpoints on the PCA plane), pca_surface.csv/.json, interpolation.csv/.json.
+// Files in DIR: epoch_00.safetensors ... (the trajectory), metrics.csv, surface.csv/.json (random
+// directions), path.csv (checkpoints on the PCA plane), pca_surface.csv/.json,
+// interpolation.csv/.json; pictures training_curves.png, surface_contour.png,
+// surface_filled.png, surface_3d.png, surface.vtk, trajectory.png, interpolation.png.
+#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -139,6 +143,8 @@ int main(int argc, char** argv) try {
   } else {
     nn::DataLoader loader(
         train_set, nn::DataLoaderOptions(64).shuffle(true).seed(static_cast<uint64_t>(args.seed)));
+    nn::DataLoader test_loader(test_set, nn::DataLoaderOptions(1000));
+    std::vector<nn::EpochMetrics> metrics;
     optim::SGD optimizer(net->parameters(),
                          optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4));
     optim::CosineAnnealingLR schedule(optimizer, args.epochs);
@@ -147,12 +153,16 @@ int main(int argc, char** argv) try {
     };
     nn::save(*net, files[0], training);
     for (int64_t e = 1; e <= args.epochs; ++e) {
-      const nn::EpochMetrics m =
-          nn::fit(*net, loader, optimizer, loss_fn, nn::FitOptions().epochs(1).progress(false))
+      nn::EpochMetrics m =
+          nn::fit(*net, loader, optimizer, loss_fn,
+                  nn::FitOptions().epochs(1).progress(false).test_loader(test_loader))
               .front();
+      m.epoch = e;
+      metrics.push_back(m);
+      nn::write_metrics_csv(metrics, args.out + "/metrics.csv");
       schedule.step();
       std::cout << "epoch " << e << "/" << args.epochs << ": train loss " << m.train_loss
-                << ", accuracy " << m.train_acc << ", " << m.seconds << " s\n";
+                << ", test accuracy " << m.test_acc << ", " << m.seconds << " s\n";
       nn::Metadata meta = training;
       meta["epoch"] = std::to_string(e);
       nn::save(*net, files[static_cast<std::size_t>(e)], meta);
@@ -197,6 +207,80 @@ int main(int argc, char** argv) try {
       viz::interpolate(make, *initial, *net, viz::Axis(-0.5, 1.5, 41), test_set,
                        options("interpolation.csv").checkpoints({files.front(), files.back()}));
   report("interpolation.csv (initial to trained)", line, images);
+
+  // 6. Pictures. The 2D fields go to the plots row-major over y (Grid::field).
+  const std::string& out = args.out;
+  if (std::filesystem::exists(out + "/metrics.csv"))
+    viz::plot_training_curves(out + "/training_curves.png", out + "/metrics.csv",
+                              viz::PlotOptions().title("MLP 784-256-128-10 on Fashion-MNIST"));
+  const std::vector<double> z = surface.field(surface.loss);
+  const std::string random_title = "test loss, filter-normalized random directions";
+  viz::plot_contour(out + "/surface_contour.png", surface.x, surface.y, z,
+                    viz::ContourOptions()
+                        .title(random_title)
+                        .xlabel("d1")
+                        .ylabel("d2")
+                        .zlabel("loss")
+                        .level_step(0.1));
+  viz::plot_contour(out + "/surface_filled.png", surface.x, surface.y, z,
+                    viz::ContourOptions()
+                        .title(random_title)
+                        .xlabel("d1")
+                        .ylabel("d2")
+                        .zlabel("loss")
+                        .filled(true)
+                        .contour_lines(true)
+                        .log_levels(true)
+                        .levels(20));
+  viz::plot_surface(
+      out + "/surface_3d.png", surface.x, surface.y, z,
+      viz::SurfaceOptions().title(random_title).xlabel("d1").ylabel("d2").zlabel("loss"));
+  viz::write_vtk(out + "/surface.vtk", surface.x, surface.y, z, "test_loss");
+  std::vector<std::string> epochs;
+  for (std::size_t e = 0; e < projected.x.size(); ++e) epochs.push_back(std::to_string(e));
+  viz::plot_contour(out + "/trajectory.png", pca_surface.x, pca_surface.y,
+                    pca_surface.field(pca_surface.loss),
+                    viz::ContourOptions()
+                        .title("training trajectory on its PCA plane")
+                        .xlabel(pca.x.label)
+                        .ylabel(pca.y.label)
+                        .zlabel("loss")
+                        .filled(true)
+                        .contour_lines(true)
+                        .log_levels(true)
+                        .levels(20)
+                        .trajectory_x(projected.x)
+                        .trajectory_y(projected.y)
+                        .trajectory_labels(epochs));
+  std::vector<double> accuracy_percent;
+  for (double a : line.accuracy) accuracy_percent.push_back(100 * a);
+  viz::plot_lines(out + "/interpolation.png", line.x,
+                  {viz::Series("test loss", line.loss),
+                   viz::Series("test accuracy (%)", accuracy_percent).right()},
+                  viz::PlotOptions()
+                      .title("(1 - a) theta_initial + a theta_trained")
+                      .xlabel("a")
+                      .ylabel("loss")
+                      .y2label("accuracy (%)")
+                      .log_y(true));
+  std::cout << "Pictures: " << out << "/{training_curves,surface_contour,surface_filled,"
+            << "surface_3d,trajectory,interpolation}.png and " << out << "/surface.vtk\n";
+
+  // 7. Curvature at the trained weights: the top Hessian eigenvalues (and the smallest) of the
+  //    test loss over 1,000 images, by Lanczos on Hessian-vector products.
+  {
+    const std::size_t n = std::min<std::size_t>(1000, images);
+    nn::DataLoader first(test_set, nn::DataLoaderOptions(n));
+    const auto [x, y] = *first.begin();
+    net->eval();
+    viz::LossFn loss = [&, x = x, y = y] { return nn::functional::cross_entropy((*net)(x), y); };
+    const viz::HessianEigen eig = viz::hessian_eigenvalues(
+        loss, net->named_parameters(), viz::HessianOptions().top_k(3).smallest(true));
+    std::cout << "Hessian over " << n << " test images: top eigenvalues";
+    for (double v : eig.eigenvalues) std::cout << " " << v;
+    std::cout << ", smallest " << eig.smallest << ", " << eig.iterations << " Lanczos steps, "
+              << eig.seconds << " s\n";
+  }
   std::cout << "Trained model: test loss " << surface.loss_at(grid.num / 2, grid.num / 2)
             << ", accuracy " << surface.accuracy_at(grid.num / 2, grid.num / 2)
             << " (the centre of an odd grid around 0)\n";

@@ -703,6 +703,15 @@ std::size_t thread_count(std::size_t requested, std::size_t todo) {
 
 // ---------------------------------------------------------------------------------------------
 
+std::vector<double> Grid::field(const std::vector<double>& values) const {
+  if (values.size() != x.size() * y.size())
+    fail("Grid::field: ", values.size(), " values for a ", x.size(), " x ", y.size(), " grid");
+  std::vector<double> z(values.size());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    for (std::size_t j = 0; j < y.size(); ++j) z[j * x.size() + i] = values[i * y.size() + j];
+  return z;
+}
+
 Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
                    const std::vector<Direction>& directions, const std::vector<Axis>& axes,
                    const nn::Dataset& data, const EvalOptions& options) {

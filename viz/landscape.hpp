@@ -297,6 +297,9 @@ struct Grid {
   double loss_at(std::size_t i, std::size_t j = 0) const { return loss[i * y.size() + j]; }
   /// The accuracy at (x[i], y[j]).
   double accuracy_at(std::size_t i, std::size_t j = 0) const { return accuracy[i * y.size() + j]; }
+  /// `values` (loss or accuracy) in the layout plot_contour, plot_surface and write_vtk take:
+  /// row-major over y, z[j * x.size() + i] = value at (x[i], y[j]).
+  std::vector<double> field(const std::vector<double>& values) const;
 };
 
 /// Evaluates loss and accuracy at theta = base + a d_0 (+ b d_1) for every (a, b) of the grid

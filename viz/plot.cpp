@@ -952,7 +952,8 @@ void draw_colorbar(plstream& s, double x0, double x1, double y0, double y1, doub
     s.join(0.75, c, 1.0, c);
     s.mtex("rv", 0.5, (c - lo) / (hi - lo), 0.0, bar_label(t).c_str());
   }
-  if (!label.empty()) s.mtex("t", 1.2, 0.5, 0.5, plain(label).c_str());
+  // The label runs up the right side (above the bar it would meet a long title).
+  if (!label.empty()) s.mtex("r", 4.2, 0.5, 0.5, plain(label).c_str());
   s.schr(0.0, text_scale);
 }
 
@@ -1036,9 +1037,9 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
   const auto [cw, ch] = page.char_size();
   const bool bar = o.colorbar() && !lines;
   const bool note = st.non_finite > 0;
-  const double left = 6.5 * cw, right = 1.0 - (bar ? 9.0 : 2.5) * cw;
+  const double left = 6.5 * cw, right = 1.0 - (bar ? (o.zlabel().empty() ? 9.0 : 10.5) : 2.5) * cw;
   const double bottom = (note ? 5.6 : 4.2) * ch;
-  const double top = 1.0 - (!o.title().empty() ? 3.2 : bar && !o.zlabel().empty() ? 3.0 : 1.5) * ch;
+  const double top = 1.0 - (!o.title().empty() ? 3.2 : 1.5) * ch;
   s.vpor(left, right, bottom, top);
   s.wind(x.front(), x.back(), y.front(), y.back());
 
@@ -1179,7 +1180,7 @@ void plot_surface(const std::string& path, const std::vector<double>& x,
   plstream& s = page.s();
   const auto [cw, ch] = page.char_size();
   const bool note = st.non_finite > 0;
-  const double right = 1.0 - (o.colorbar() ? 9.0 : 1.0) * cw;
+  const double right = 1.0 - (o.colorbar() ? (o.zlabel().empty() ? 9.0 : 10.5) : 1.0) * cw;
   const double bottom = (note ? 1.8 : 0.0) * ch, top = 1.0 - (o.title().empty() ? 0.5 : 3.0) * ch;
   s.vpor(0.0, right, bottom, top);
   s.wind(-1.0, 0.82, -0.72, 1.17);

@@ -589,3 +589,14 @@ TEST_CASE("landscape: snapshots from checkpoint files") {
           viz::snapshot(dir + "/m.safetensors", *other, viz::DirectionKind::weights);
         }).find("m.safetensors: entry 'layers.0.weight' has shape [8, 2]") != std::string::npos);
 }
+
+TEST_CASE("Grid::field transposes to the plots' layout z[j * nx + i]") {
+  xg::viz::Grid g;
+  g.x = {0, 1, 2};
+  g.y = {10, 20};
+  g.loss = {0.0, 0.1, 1.0, 1.1, 2.0, 2.1};  // index i * ny + j: value i + j / 10
+  const std::vector<double> z = g.field(g.loss);
+  CHECK(z == std::vector<double>{0.0, 1.0, 2.0, 0.1, 1.1, 2.1});
+  CHECK_THROWS_WITH_AS(g.field({1.0}), doctest::Contains("1 values for a 3 x 2 grid"),
+                       std::invalid_argument);
+}
