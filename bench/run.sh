@@ -5,7 +5,8 @@
 # Usage: bash bench/run.sh [BUILD_DIR=build]     (BUILD_DIR relative to the repo root or absolute)
 # Env:   REPEATS (default 7) for the overhead benchmarks; PYTHON (default /usr/bin/python3);
 #        FMNIST_EPOCHS (default 1) for the Fashion-MNIST training benchmarks, FMNIST=0 skips them,
-#        ONLY=fmnist runs only them.
+#        ONLY=fmnist runs only them; LANDSCAPE=0 skips the landscape evaluation benchmark
+#        (LANDSCAPE_GRID, default -1:1:7), ONLY=landscape runs only it.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -17,9 +18,13 @@ py="${PYTHON:-/usr/bin/python3}"
 reps="${REPEATS:-7}"
 fm_epochs="${FMNIST_EPOCHS:-1}"
 only="${ONLY:-}"
+ls_grid="${LANDSCAPE_GRID:--1:1:7}"
 benches="bench_overhead bench_deep"
-[ "$only" != fmnist ] || benches=""
-[ "${FMNIST:-1}" = 0 ] || benches="$benches bench_fmnist"
+[ -z "$only" ] || benches=""
+{ [ -n "$only" ] && [ "$only" != fmnist ]; } || [ "${FMNIST:-1}" = 0 ] ||
+  benches="$benches bench_fmnist"
+{ [ -n "$only" ] && [ "$only" != landscape ]; } || [ "${LANDSCAPE:-1}" = 0 ] ||
+  benches="$benches bench_landscape"
 
 for b in $benches; do
   if [ ! -x "$build/bench/$b" ]; then
@@ -48,7 +53,7 @@ run() {
 
 echo "# bench/run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) host=$(hostname) nproc=$(nproc) build=$build"
 echo "# load: $(cut -d' ' -f1-3 /proc/loadavg)"
-if [ "$only" != fmnist ]; then
+if [ -z "$only" ]; then
   export BENCH_TORCH_THREADS=1 BENCH_BLAS_THREADS=2
   run xgrad overhead "$build/bench/bench_overhead" "$reps"
   run torch overhead "$py" "$torch_dir/torch_overhead.py" "$reps"
@@ -56,7 +61,7 @@ if [ "$only" != fmnist ]; then
   run xgrad deep "$build/bench/bench_deep"
   run torch deep "$py" "$torch_dir/torch_deep.py"
 fi
-if [ "${FMNIST:-1}" != 0 ]; then
+if { [ -z "$only" ] || [ "$only" = fmnist ]; } && [ "${FMNIST:-1}" != 0 ]; then
   # PyTorch at its fastest setting per model (../shared/bench/README.md): one torch thread and
   # two OpenBLAS threads; the cnn both without and with mkldnn (the table takes the faster).
   # xgrad gets the same OpenBLAS setting.
@@ -72,6 +77,11 @@ if [ "${FMNIST:-1}" != 0 ]; then
   done
   unset BENCH_TORCH_THREADS BENCH_BLAS_THREADS
 fi
+if { [ -z "$only" ] || [ "$only" = landscape ]; } && [ "${LANDSCAPE:-1}" != 0 ]; then
+  # Per grid point, the MLP over the 10,000 test images; each side reports its best thread count.
+  run xgrad landscape "$build/bench/bench_landscape" "$ls_grid"
+  run torch landscape "$py" "$here/torch_landscape.py" "$ls_grid"
+fi
 
 echo
 echo "# ratios xgrad/torch (lower is better for xgrad; target = the lead's goal)"
@@ -85,7 +95,7 @@ out = sys.argv[1]
 def results(side):
     rows = []
     for name in ("overhead", "deep", "fmnist_softmax", "fmnist_mlp", "fmnist_cnn",
-                 "fmnist_cnn_nomkldnn"):
+                 "fmnist_cnn_nomkldnn", "landscape"):
         path = os.path.join(out, "%s.%s" % (side, name))
         if not os.path.exists(path):
             continue
@@ -175,6 +185,8 @@ def fmnist_rows():
         runs = [r for r in (th.get(("fmnist", m, "0")), th.get(("fmnist", m, "1"))) if r]
         b = min(runs, key=lambda r: num(r, "epoch_s_median") or 1e30) if runs else None
         tgt = "<=0.670" if m == "cnn" else "<=0.500"
+        if a is None and not runs:  # not run (ONLY=...)
+            continue
         for label, field, target in (("s/epoch", "epoch_s_median", tgt),
                                      ("peak RSS MB", "peak_rss_mb", "<=0.500"),
                                      ("test acc", "test_acc_final", "")):
@@ -189,6 +201,7 @@ def fmnist_rows():
 
 
 fmnist_rows()
+row("landscape mlp s/point (10k images)", ("landscape",), "s_per_point", "<=0.500")
 
 w = max(len(l[0]) for l in lines)
 print("%-*s %12s %12s %8s %8s" % (w, "metric", "xgrad", "torch", "ratio", "target"))

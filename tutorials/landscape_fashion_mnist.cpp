@@ -221,7 +221,7 @@ int main(int argc, char** argv) try {
                         .xlabel("d1")
                         .ylabel("d2")
                         .zlabel("loss")
-                        .level_step(0.1));
+                        .level_step(0.05));
   viz::plot_contour(out + "/surface_filled.png", surface.x, surface.y, z,
                     viz::ContourOptions()
                         .title(random_title)
