@@ -1,10 +1,12 @@
 // Draws the computation graph of one training step of an MLP (784-256-128-10): what
 // loss.backward() walks, with one cluster per module and the parameters named.
 //
-// Run:  ./build/tutorials/mlp_graph [OUT_DIR]      (writes mlp_graph.svg, .png and .dot there)
+// Run:  ./build/tutorials/mlp_graph [OUT_DIR]      (made if missing; writes mlp_graph.svg,
+//                                                   .png and .dot there)
 //
 // The forward pass runs under SavedTensorsInfoGuard so that the graph also shows the tensors
 // each op keeps for backward (orange), as torchviz's show_saved.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -20,6 +22,7 @@ using namespace xg;
 int main(int argc, char** argv) {
   try {
     const std::string dir = argc > 1 ? argv[1] : ".";
+    std::filesystem::create_directories(dir);
     manual_seed(0);
     auto model = std::make_shared<nn::MLP>(std::vector<int64_t>{784, 256, 128, 10});
     optim::SGD opt(model->parameters(), optim::SGDOptions(0.1));
