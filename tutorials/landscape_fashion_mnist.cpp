@@ -10,6 +10,8 @@
 //   --grid SPEC   grid of the random-direction surface, min:max:num (default -1:1:51); the
 //                 PCA surface has as many points per axis, the interpolation 41 (step 0.05)
 //   --threads N   evaluation threads (default 0: one per core)
+//   --ratio-grid SPEC  grid of the |lambda_min / lambda_max| curvature map along the random
+//                 directions (default -1:1:5; 1,000 test images per point; "none" skips it)
 //   --limit N     use only the first N training and test images (a quick try)
 //   --seed N      seed of the initialization, the shuffle and the directions (default 0)
 //   --out DIR     where checkpoints and results go (default runs/landscape)
@@ -20,7 +22,8 @@
 // Files in DIR: epoch_00.safetensors ... (the trajectory), metrics.csv, surface.csv/.json (random
 // directions), path.csv (checkpoints on the PCA plane), pca_surface.csv/.json,
 // interpolation.csv/.json; pictures training_curves.png, surface_contour.png,
-// surface_filled.png, surface_3d.png, surface.vtk, trajectory.png, interpolation.png.
+// surface_filled.png, surface_3d.png, surface.vtk, trajectory.png, interpolation.png;
+// curvature.csv and curvature.png (the eigenvalue-ratio map).
 #include <algorithm>
 #include <cstdint>
 #include <exception>
@@ -45,6 +48,7 @@ namespace {
 struct Args {
   int64_t epochs = 10;
   std::string grid = "-1:1:51";
+  std::string ratio_grid = "-1:1:5";
   int64_t threads = 0;
   int64_t limit = 0;
   int64_t seed = 0;
@@ -54,6 +58,7 @@ struct Args {
 [[noreturn]] void usage(const std::string& error) {
   std::cerr << "error: " << error << "\n"
             << "usage: landscape_fashion_mnist [--epochs N] [--grid MIN:MAX:NUM] [--threads N]"
+               " [--ratio-grid MIN:MAX:NUM|none]"
                " [--limit N] [--seed N] [--out DIR]\n";
   std::exit(2);
 }
@@ -75,6 +80,8 @@ Args parse_args(int argc, char** argv) {
       a.epochs = integer(name, value);
     else if (name == "--grid")
       a.grid = value;
+    else if (name == "--ratio-grid")
+      a.ratio_grid = value;
     else if (name == "--threads")
       a.threads = integer(name, value);
     else if (name == "--limit")
@@ -102,6 +109,8 @@ void report(const std::string& what, const viz::Grid& g, std::size_t images) {
 int main(int argc, char** argv) try {
   const Args args = parse_args(argc, argv);
   const viz::Axis grid(args.grid);  // checked before any work
+  const bool ratio_map = args.ratio_grid != "none";
+  const viz::Axis ratio_axis = ratio_map ? viz::Axis(args.ratio_grid) : viz::Axis();
   std::filesystem::create_directories(args.out);
 
   // 1. Data and model: the MLP 784-256-128-10 of train_fashion_mnist, on normalized images.
@@ -280,6 +289,25 @@ int main(int argc, char** argv) try {
     for (double v : eig.eigenvalues) std::cout << " " << v;
     std::cout << ", smallest " << eig.smallest << ", " << eig.iterations << " Lanczos steps, "
               << eig.seconds << " s\n";
+
+    // 8. Li et al.'s curvature map: |lambda_min / lambda_max| over the random-direction plane
+    //    (small where the surface is convex, larger where it has negative curvature).
+    if (ratio_map) {
+      const std::vector<double> as = ratio_axis.values();
+      const std::vector<viz::CurvaturePoint> map = viz::curvature_ratio_map(
+          loss, net->named_parameters(), dx.tensors, dy.tensors, as, as, out + "/curvature.csv");
+      std::vector<double> ratio;  // b outer, a inner: the plots' layout
+      for (const viz::CurvaturePoint& p : map) ratio.push_back(p.ratio);
+      viz::plot_contour(out + "/curvature.png", as, as, ratio,
+                        viz::ContourOptions()
+                            .title("|lambda_min / lambda_max| of the Hessian")
+                            .xlabel("d1")
+                            .ylabel("d2")
+                            .zlabel("ratio")
+                            .heatmap(true));
+      std::cout << "Curvature map: " << as.size() << " x " << as.size() << " points over " << n
+                << " test images in " << out << "/curvature.{csv,png}\n";
+    }
   }
   std::cout << "Trained model: test loss " << surface.loss_at(grid.num / 2, grid.num / 2)
             << ", accuracy " << surface.accuracy_at(grid.num / 2, grid.num / 2)
