@@ -10,6 +10,7 @@ packages=(
   graphviz libgraphviz-dev                            # computation-graph rendering
   libexpat1-dev                                       # tests: SVG parsed as XML
   libplplot-dev plplot-driver-cairo                   # plots (PNG/SVG/PDF, headless)
+  libcli11-dev                                        # the xgrad command line
   zlib1g-dev nlohmann-json3-dev                       # datasets (gzip IDX) and checkpoints
   dataset-fashion-mnist                               # the course's data set
 )
