@@ -983,6 +983,20 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
     XG_CHECK(std::isfinite(tx[k]) && std::isfinite(ty[k]), fn, ": trajectory point ", k, " (",
              tx[k], ", ", ty[k], ") is not finite");
 
+  const auto& qx = o.points_x();
+  const auto& qy = o.points_y();
+  const auto& qc = o.points_class();
+  XG_CHECK(qx.size() == qy.size(), fn, ": points_x has ", qx.size(), " points but points_y has ",
+           qy.size());
+  XG_CHECK(qc.empty() || qc.size() == qx.size(), fn, ": points_class has ", qc.size(),
+           " classes but there are ", qx.size(), " points (give one per point, or none)");
+  for (std::size_t k = 0; k < qx.size(); ++k) {
+    XG_CHECK(std::isfinite(qx[k]) && std::isfinite(qy[k]), fn, ": point ", k, " (", qx[k], ", ",
+             qy[k], ") is not finite");
+    XG_CHECK(qc.empty() || qc[k] >= 0, fn, ": point ", k, " has class ", qc.empty() ? 0 : qc[k],
+             " (classes are >= 0)");
+  }
+
   const Stats st = stats_of(z);
   XG_CHECK(!std::isnan(st.min), fn, ": z has no finite value (all ", z.size(),
            " values are NaN or inf)");
@@ -1087,6 +1101,27 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
               ry[4] = {ey[j], ey[j], ey[j + 1], ey[j + 1]};
         s.fill(4, rx, ry);
       }
+  }
+
+  // Scatter points: a dark dot, then a smaller one in the class's colour on it (a rim).
+  if (!qx.empty()) {
+    for (int c = 0; c < 10; ++c)
+      s.scol0(kFirstSeriesColor + c, kTab10[c].r, kTab10[c].g, kTab10[c].b);
+    std::vector<PLFLT> px(qx.begin(), qx.end()), py(qy.begin(), qy.end());
+    const auto n = static_cast<PLINT>(px.size());
+    s.col0(kBlack);
+    s.schr(0.0, page.text_scale() * 0.6);
+    s.string(n, px.data(), py.data(), "●");
+    s.schr(0.0, page.text_scale() * 0.42);
+    for (int c = 0; c < 10; ++c) {
+      std::vector<PLFLT> cx, cy;
+      for (std::size_t k = 0; k < qx.size(); ++k)
+        if ((qc.empty() ? 0 : qc[k] % 10) == c) cx.push_back(qx[k]), cy.push_back(qy[k]);
+      if (cx.empty()) continue;
+      s.col0(kFirstSeriesColor + c);
+      s.string(static_cast<PLINT>(cx.size()), cx.data(), cy.data(), "●");
+    }
+    s.schr(0.0, page.text_scale());
   }
 
   // Trajectory: a path with dots, an open circle at the start, a star at the end.

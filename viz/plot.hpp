@@ -152,12 +152,26 @@ struct ContourOptions {
   /// Text next to trajectory points (e.g. epoch numbers): empty, or one string per point (empty
   /// strings are skipped).
   XG_ARG(std::vector<std::string>, trajectory_labels);
+  /// Scatter overlay: points (points_x[k], points_y[k]) drawn as dots with a dark rim, coloured
+  /// by points_class[k] (an index into the 10-colour palette; empty: all the first colour), e.g.
+  /// a classifier's data over its predicted probability. Points outside the grid are clipped.
+  XG_ARG(std::vector<double>, points_x);
+  XG_ARG(std::vector<double>, points_y);
+  XG_ARG(std::vector<int64_t>, points_class);
 
  public:
   /// Sets trajectory_x and trajectory_y.
   ContourOptions& trajectory(std::vector<double> xs, std::vector<double> ys) {
     trajectory_x_ = std::move(xs);
     trajectory_y_ = std::move(ys);
+    return *this;
+  }
+  /// Sets points_x, points_y and points_class (empty: one colour).
+  ContourOptions& points(std::vector<double> xs, std::vector<double> ys,
+                         std::vector<int64_t> classes = {}) {
+    points_x_ = std::move(xs);
+    points_y_ = std::move(ys);
+    points_class_ = std::move(classes);
     return *this;
   }
   /// Picture size (see PlotOptions::width) and text scale.
@@ -168,8 +182,8 @@ struct ContourOptions {
 
 /// Draws the 2D field `z` (row-major, y.size() rows of x.size() values: z[j * nx + i] =
 /// f(x[i], y[j])) over the grid `x` (nx >= 2 values) x `y` (ny >= 2), strictly increasing and
-/// finite, as contour lines (default), filled contours or a heatmap, with a colour bar and an
-/// optional trajectory overlay, to `path` (.png, .svg or .pdf).
+/// finite, as contour lines (default), filled contours or a heatmap, with a colour bar and
+/// optional trajectory and scatter overlays, to `path` (.png, .svg or .pdf).
 ///
 /// Non-finite z (diverged losses: NaN, +inf, -inf) never crash: each such grid cell is masked,
 /// painted light grey over the picture (underneath, the contours are computed with it filled in

@@ -556,3 +556,34 @@ TEST_CASE("plots from several threads at once are serialized and all complete") 
     CHECK(is_svg(read_all(dir / ("l" + std::to_string(t) + ".svg"))));
   }
 }
+
+TEST_CASE("plot_contour: scatter points coloured by class over a heatmap; bad points named") {
+  TempDir dir;
+  Grid g;
+  const std::vector<double> px = {0.5, -0.5, 0.2, 5.0}, py = {0.5, -0.5, -0.3, 5.0};  // last: off
+  viz::plot_contour(dir / "plain.png", g.x, g.y, g.z, viz::ContourOptions().heatmap(true));
+  viz::plot_contour(dir / "points.png", g.x, g.y, g.z,
+                    viz::ContourOptions().heatmap(true).points(px, py, {0, 1, 1, 0}));
+  viz::plot_contour(dir / "one.svg", g.x, g.y, g.z, viz::ContourOptions().points(px, py));
+  CHECK(png_size(read_all(dir / "points.png")).first == 800);
+  CHECK(read_all(dir / "points.png") != read_all(dir / "plain.png"));  // the dots were drawn
+  CHECK(is_svg(read_all(dir / "one.svg")));
+  std::string e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z, viz::ContourOptions().points({1, 2}, {1}));
+  });
+  CHECK(contains(e, "points_x has 2 points but points_y has 1"));
+  e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z,
+                      viz::ContourOptions().points({1, 2}, {1, 2}, {0}));
+  });
+  CHECK(contains(e, "points_class has 1 classes but there are 2 points"));
+  e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z, viz::ContourOptions().points({kNaN}, {0}));
+  });
+  CHECK(contains(e, "point 0 (nan, 0) is not finite"));
+  e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z, viz::ContourOptions().points({0}, {0}, {-1}));
+  });
+  CHECK(contains(e, "point 0 has class -1"));
+  CHECK(dir.files().size() == 3);  // no picture from the failed calls
+}
