@@ -247,6 +247,35 @@ struct VtkOptions {
 void write_vtk(const std::string& path, const std::vector<double>& x, const std::vector<double>& y,
                const std::vector<double>& z, const VtkOptions& options = {});
 
+/// Options of plot_images.
+struct ImageGridOptions {
+  /// Title above the grid (empty: none).
+  XG_ARG(std::string, title);
+  /// A caption above each image: empty, or one per image.
+  XG_ARG(std::vector<std::string>, titles);
+  /// Images per row (0, default: about square, ceil(sqrt(n))).
+  XG_ARG(int64_t, cols) = 0;
+  /// Signed values (weights, filters): each image's colour range is [-m, m] with m its largest
+  /// |value|, on a diverging map (blue negative, white 0, red positive). Otherwise (default) each
+  /// image spans its own [min, max] in greys (black low, white high), as a photo.
+  XG_ARG(bool, symmetric) = false;
+  /// Robust colour range: the range ends are the given percentile of each image's values (of
+  /// |value| when symmetric) instead of the extremes, so that a few outliers do not wash out the
+  /// rest; values beyond are drawn in the end colours. Within (50, 100]; default 100 (extremes).
+  XG_ARG(double, percentile) = 100.0;
+  /// Picture width (pixels for PNG, points for SVG/PDF; within [100, 8000]); the height follows
+  /// from the grid (square images).
+  XG_ARG(int64_t, width) = 900;
+  XG_ARG(double, font_scale) = 1.0;
+};
+
+/// Draws `images` (each height x width values, row-major with row 0 at the top, e.g. a
+/// Linear layer's weight row reshaped to 28 x 28, or a conv filter) as a grid of small panels,
+/// each coloured on its own scale (see ImageGridOptions::symmetric), to `path`. Throws naming
+/// the image when its size is not height * width, or a value is not finite.
+void plot_images(const std::string& path, const std::vector<std::vector<double>>& images,
+                 std::size_t height, std::size_t width, const ImageGridOptions& options = {});
+
 /// Plots loss (left axis) and accuracy in % (right axis) per epoch, train solid and test dashed
 /// (test curves and the accuracy axis only when present, i.e. not all NaN), to `path`.
 /// Labels default to "epoch", "loss" and "accuracy (%)"; options' labels override them.

@@ -587,3 +587,33 @@ TEST_CASE("plot_contour: scatter points coloured by class over a heatmap; bad po
   CHECK(contains(e, "point 0 has class -1"));
   CHECK(dir.files().size() == 3);  // no picture from the failed calls
 }
+
+TEST_CASE("plot_images: a grid of small images with captions; bad sizes named") {
+  TempDir dir;
+  std::vector<std::vector<double>> images;
+  for (int k = 0; k < 5; ++k) {  // 4 x 3 images: a ramp, a sign pattern, a constant one
+    std::vector<double> im(12);
+    for (int i = 0; i < 12; ++i) im[i] = k == 4 ? 1.0 : (k % 2 ? -1 : 1) * (i - 5.5) * (k + 1);
+    images.push_back(im);
+  }
+  viz::plot_images(dir / "grid.png", images, 4, 3,
+                   viz::ImageGridOptions().cols(3).symmetric(true).title("weights").titles(
+                       {"a", "b", "c", "d", "const"}));
+  const auto size = png_size(read_all(dir / "grid.png"));
+  CHECK(size.first == 900);
+  CHECK(size.second > 900);  // 2 rows of 4 x 3 images (taller than wide), captions and a title
+  viz::plot_images(dir / "grey.svg", images, 4, 3);  // about square: 3 columns, greys
+  CHECK(is_svg(read_all(dir / "grey.svg")));
+  std::string e = error_of([&] { viz::plot_images(dir / "x.png", images, 3, 3); });
+  CHECK(contains(e, "plot_images: image 0 has 12 values, expected 3 x 3 = 9"));
+  e = error_of([&] { viz::plot_images(dir / "x.png", {}, 3, 3); });
+  CHECK(contains(e, "no images"));
+  e = error_of([&] {
+    viz::plot_images(dir / "x.png", images, 4, 3, viz::ImageGridOptions().titles({"a"}));
+  });
+  CHECK(contains(e, "titles has 1 entries for 5 images"));
+  images[2][7] = kNaN;
+  e = error_of([&] { viz::plot_images(dir / "x.png", images, 4, 3); });
+  CHECK(contains(e, "image 2 has a non-finite value"));
+  CHECK(dir.files().size() == 2);
+}
