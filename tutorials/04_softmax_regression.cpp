@@ -54,13 +54,13 @@ int main(int argc, char** argv) try {
   const Tensor q_uniform = tensor({0.25, 0.25, 0.25, 0.25}, {4}, Dtype::float64);
   const Tensor q_good = tensor({0.91, 0.03, 0.03, 0.03}, {4}, Dtype::float64);
   std::printf("cross-entropy H(p, q) = -sum_j p_j log q_j with p = (1, 0, 0, 0):\n");
-  for (const auto& [name, q] : {std::pair{"uniform q = (0.25, 0.25, 0.25, 0.25)", q_uniform},
-                                std::pair{"q = (0.91, 0.03, 0.03, 0.03)        ", q_good}}) {
+  for (const auto& [name, q] : {std::pair{"q = (0.25, 0.25, 0.25, 0.25)", q_uniform},
+                                std::pair{"q = (0.91, 0.03, 0.03, 0.03)", q_good}}) {
     const double nats = cross_entropy_nats(p, q);
     // The same with nn::functional::cross_entropy, which takes scores: softmax(log q) = q.
     const double from_scores = F::cross_entropy(log(q).unsqueeze(0), p.unsqueeze(0)).item<double>();
-    std::printf("  %s  H = %.4f bits = %.4f nats (cross_entropy from scores log q: %.4f nats)\n",
-                name, nats / std::log(2.0), nats, from_scores);
+    std::printf("  %s:  H = %.4f bits = %.4f nats   (F::cross_entropy: %.4f nats)\n", name,
+                nats / std::log(2.0), nats, from_scores);
   }
 
   // 2. Data: images [N, 1, 28, 28] normalized to mean 0, std 1; labels int64 [N].
