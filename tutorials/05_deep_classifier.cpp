@@ -139,7 +139,7 @@ int main(int argc, char** argv) try {
   std::snprintf(ylabel, sizeof ylabel, "PC2 (%.1f%%)", 100 * r2);
   viz::plot_lines(out + "/features_pca.png", pc1, series,
                   viz::PlotOptions()
-                      .title("PCA of the learned features (2,000 test images)")
+                      .title("PCA of the learned features")
                       .xlabel(xlabel)
                       .ylabel(ylabel)
                       .legend(false)  // 10 entries would crowd the points; key in the .md page
