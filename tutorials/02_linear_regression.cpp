@@ -34,8 +34,8 @@ int main(int argc, char** argv) try {
   double lr = 0.1;
   app.add_option("--out", out, "output folder (created)");
   app.add_flag("--quick", quick, "fewer points (for CI)");
-  app.add_option("--steps", steps, "gradient descent steps")->check(CLI::PositiveNumber);
-  app.add_option("--lr", lr, "learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--steps", steps, "gradient descent steps")->check(CLI::Range(1, 1000000));
+  app.add_option("--lr", lr, "learning rate")->check(CLI::Range(1e-9, 100.0));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

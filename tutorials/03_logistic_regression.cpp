@@ -38,8 +38,9 @@ int main(int argc, char** argv) try {
   double lr = 0.1;
   app.add_option("--out", out, "output folder (created)");
   app.add_flag("--quick", quick, "fewer epochs and a coarser picture (for CI)");
-  app.add_option("--epochs", epochs, "passes over the training points")->check(CLI::PositiveNumber);
-  app.add_option("--lr", lr, "learning rate of SGD")->check(CLI::PositiveNumber);
+  app.add_option("--epochs", epochs, "passes over the training points")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--lr", lr, "learning rate of SGD")->check(CLI::Range(1e-9, 100.0));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

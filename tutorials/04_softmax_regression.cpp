@@ -36,16 +36,15 @@ int main(int argc, char** argv) try {
   double weight_decay = 0;
   app.add_option("--out", out, "output folder (created)");
   app.add_flag("--quick", quick, "1 epoch on 2,000 images (for CI)");
-  app.add_option("--epochs", epochs, "passes over the training images")->check(CLI::PositiveNumber);
+  app.add_option("--epochs", epochs, "passes over the training images")->check(CLI::Range(1, 1000));
   app.add_option("--weight-decay", weight_decay, "L2 penalty on the weights")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0, 1.0));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;  // --help: 0; a bad argument: 2
   }
   if (quick) epochs = 1;
-  std::filesystem::create_directories(out);
   manual_seed(0);
 
   // 1. The lecture's example: 4 classes, the true class is the first, p = (1, 0, 0, 0).
@@ -66,6 +65,7 @@ int main(int argc, char** argv) try {
   // 2. Data: images [N, 1, 28, 28] normalized to mean 0, std 1; labels int64 [N].
   const auto data_options = nn::FashionMNISTOptions().normalize(true).limit(quick ? 2000 : 0);
   nn::FashionMNIST train_set(true, data_options), test_set(false, data_options);
+  std::filesystem::create_directories(out);  // once the data is there: no empty run folder
   nn::DataLoader train_loader(train_set, nn::DataLoaderOptions(64).shuffle(true).seed(0));
   nn::DataLoader test_loader(test_set, nn::DataLoaderOptions(1000));
   std::printf("\nFashion-MNIST: %zu training and %zu test images\n", train_set.size(),
