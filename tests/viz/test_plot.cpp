@@ -556,3 +556,64 @@ TEST_CASE("plots from several threads at once are serialized and all complete") 
     CHECK(is_svg(read_all(dir / ("l" + std::to_string(t) + ".svg"))));
   }
 }
+
+TEST_CASE("plot_contour: scatter points coloured by class over a heatmap; bad points named") {
+  TempDir dir;
+  Grid g;
+  const std::vector<double> px = {0.5, -0.5, 0.2, 5.0}, py = {0.5, -0.5, -0.3, 5.0};  // last: off
+  viz::plot_contour(dir / "plain.png", g.x, g.y, g.z, viz::ContourOptions().heatmap(true));
+  viz::plot_contour(dir / "points.png", g.x, g.y, g.z,
+                    viz::ContourOptions().heatmap(true).points(px, py, {0, 1, 1, 0}));
+  viz::plot_contour(dir / "one.svg", g.x, g.y, g.z, viz::ContourOptions().points(px, py));
+  CHECK(png_size(read_all(dir / "points.png")).first == 800);
+  CHECK(read_all(dir / "points.png") != read_all(dir / "plain.png"));  // the dots were drawn
+  CHECK(is_svg(read_all(dir / "one.svg")));
+  std::string e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z, viz::ContourOptions().points({1, 2}, {1}));
+  });
+  CHECK(contains(e, "points_x has 2 points but points_y has 1"));
+  e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z,
+                      viz::ContourOptions().points({1, 2}, {1, 2}, {0}));
+  });
+  CHECK(contains(e, "points_class has 1 classes but there are 2 points"));
+  e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z, viz::ContourOptions().points({kNaN}, {0}));
+  });
+  CHECK(contains(e, "point 0 (nan, 0) is not finite"));
+  e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z, viz::ContourOptions().points({0}, {0}, {-1}));
+  });
+  CHECK(contains(e, "point 0 has class -1"));
+  CHECK(dir.files().size() == 3);  // no picture from the failed calls
+}
+
+TEST_CASE("plot_images: a grid of small images with captions; bad sizes named") {
+  TempDir dir;
+  std::vector<std::vector<double>> images;
+  for (int k = 0; k < 5; ++k) {  // 4 x 3 images: a ramp, a sign pattern, a constant one
+    std::vector<double> im(12);
+    for (int i = 0; i < 12; ++i) im[i] = k == 4 ? 1.0 : (k % 2 ? -1 : 1) * (i - 5.5) * (k + 1);
+    images.push_back(im);
+  }
+  viz::plot_images(dir / "grid.png", images, 4, 3,
+                   viz::ImageGridOptions().cols(3).symmetric(true).title("weights").titles(
+                       {"a", "b", "c", "d", "const"}));
+  const auto size = png_size(read_all(dir / "grid.png"));
+  CHECK(size.first == 900);
+  CHECK(size.second > 900);  // 2 rows of 4 x 3 images (taller than wide), captions and a title
+  viz::plot_images(dir / "grey.svg", images, 4, 3);  // about square: 3 columns, greys
+  CHECK(is_svg(read_all(dir / "grey.svg")));
+  std::string e = error_of([&] { viz::plot_images(dir / "x.png", images, 3, 3); });
+  CHECK(contains(e, "plot_images: image 0 has 12 values, expected 3 x 3 = 9"));
+  e = error_of([&] { viz::plot_images(dir / "x.png", {}, 3, 3); });
+  CHECK(contains(e, "no images"));
+  e = error_of([&] {
+    viz::plot_images(dir / "x.png", images, 4, 3, viz::ImageGridOptions().titles({"a"}));
+  });
+  CHECK(contains(e, "titles has 1 entries for 5 images"));
+  images[2][7] = kNaN;
+  e = error_of([&] { viz::plot_images(dir / "x.png", images, 4, 3); });
+  CHECK(contains(e, "image 2 has a non-finite value"));
+  CHECK(dir.files().size() == 2);
+}
