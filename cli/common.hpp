@@ -102,7 +102,8 @@ struct LandscapeSettings {
   std::string data;
   int64_t seed = 0;
   std::size_t top_k = 3;
-  std::string out;  ///< empty: the run folder
+  std::string out;       ///< empty: the run folder
+  bool progress = true;  ///< progress bars of the grids (on stderr)
 };
 
 /// The four landscape computations; each writes CSV + JSON + pictures into s.out (or s.run) and

@@ -3,6 +3,8 @@
 // interpolation, 2D filter-normalized surface, the PCA trajectory) and the top Hessian
 // eigenvalue, writes report.html and prints a summary. Rerun with the same options and it
 // resumes (finished epochs and grid points are kept).
+#include <unistd.h>
+
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -14,9 +16,9 @@ namespace xgcli {
 void add_demo(CLI::App& app) {
   struct Args {
     std::string out = "runs/demo", data;
-    int64_t epochs = 4;
-    std::size_t limit = 0, eval_images = 1000, threads = 0;
-    std::string grid = "-1:1:21";
+    int64_t epochs = 10;
+    std::size_t limit = 0, eval_images = 2000, threads = 0;
+    std::string grid = "-1:1:31";
     bool quick = false, full = false;
   };
   auto a = std::make_shared<Args>();
@@ -74,6 +76,7 @@ void add_demo(CLI::App& app) {
     s.threads = a->threads;
     s.data = a->data;
     s.top_k = 1;
+    s.progress = ::isatty(STDERR_FILENO) == 1;  // bars on a terminal, not in logs
     const std::vector<std::string> lines{landscape_1d(s), landscape_2d(s), landscape_trajectory(s),
                                          landscape_hessian(s)};
     for (const std::string& l : lines) std::cout << l << "\n";

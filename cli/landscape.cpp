@@ -52,6 +52,7 @@ viz::EvalOptions eval_options(const LandscapeSettings& s, const Inputs& in, cons
                               std::vector<std::string> checkpoints) {
   return viz::EvalOptions()
       .threads(s.threads)
+      .progress(s.progress)
       .csv(in.out + "/" + csv)
       .dataset_name("Fashion-MNIST test")
       .model_name(model_title(in.model))

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "xgrad: error: " << e.what() << "\nRun with --help for more information.\n";
+    std::cerr << "xgrad: error: " << e.what() << " (see --help)\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "xgrad: error: " << e.what() << "\n";

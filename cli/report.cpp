@@ -3,6 +3,7 @@
 // parser reads it too (tests/cli check that).
 //
 // `xgrad report DIR` (re)writes it; `xgrad train --report` and `xgrad demo` call write_report.
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -49,7 +50,7 @@ void replace_all(std::string& s, const std::string& from, const std::string& to)
 /// An SVG file ready to inline: the <svg> element alone (no XML declaration, DOCTYPE or
 /// comments before it), with every id prefixed by `prefix` so that the glyphs and clip paths of
 /// several pictures on one page do not collide. Empty if the file does not exist.
-std::string inline_svg(const std::string& path, const std::string& prefix) {
+std::string inline_svg(const std::string& path, const std::string& prefix, bool fit = true) {
   if (!fs::exists(path)) return "";
   std::string svg = read_text(path);
   const std::size_t start = svg.find("<svg");
@@ -64,7 +65,16 @@ std::string inline_svg(const std::string& path, const std::string& prefix) {
   replace_all(svg, " id=\"", " id=\"" + prefix);
   replace_all(svg, "href=\"#", "href=\"#" + prefix);
   replace_all(svg, "url(#", "url(#" + prefix);
-  return svg.insert(4, " class=\"figure\"");
+  if (fit) {  // drop the root's width and height: CSS scales it to the column, viewBox keeps the
+              // shape
+    const std::size_t root_end = svg.find('>');
+    for (const char* attr : {" width=\"", " height=\""}) {
+      const std::size_t a = svg.find(attr);
+      if (a == std::string::npos || a > root_end) continue;
+      svg.erase(a, svg.find('"', a + std::strlen(attr)) + 1 - a);
+    }
+  }
+  return svg.insert(4, fit ? " class=\"figure\"" : " class=\"figure natural\"");
 }
 
 /// A CSV file as rows of cells (no quoting: the files here have none).
@@ -101,14 +111,18 @@ table { border-collapse: collapse; font-size: 0.9em; }
 th, td { padding: 4px 9px; border: 1px solid #e1e4e8; text-align: right; }
 th { background: #f0f3f6; font-weight: 600; }
 td.name, th.name { text-align: left; }
-table.settings td, table.settings th { text-align: left; }
+dl.settings { display: flex; flex-wrap: wrap; gap: 8px; margin: 0; }
+dl.settings div { background: #f0f3f6; border-radius: 5px; padding: 4px 10px; }
+dl.settings dt { display: inline; color: #666; margin-right: 6px; }
+dl.settings dd { display: inline; margin: 0; font-weight: 600; }
 table.confusion td { min-width: 44px; }
 .row { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
 .row > div { flex: 1 1 520px; min-width: 0; }
-svg.figure { max-width: 100%; height: auto; display: block; margin: 6px auto; }
+svg.figure { width: 100%; height: auto; display: block; margin: 6px auto; }
+svg.natural { width: auto; max-width: none; }
+.grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 18px; }
 .graph { max-height: 900px; overflow: auto; border: 1px solid #e1e4e8; border-radius: 6px;
          background: #fff; }
-.graph svg.figure { max-width: none; margin: 0 auto; }
 .note { color: #666; font-size: 0.88em; }
 ul.files { columns: 3; font-size: 0.9em; }
 code { background: #f0f3f6; padding: 1px 4px; border-radius: 3px; }
@@ -179,15 +193,16 @@ std::string write_report(const std::string& dir, const std::string& title_in) {
   h << "</div>\n";
 
   if (!settings.empty()) {
-    h << "<section><h2>Settings</h2>\n<table class=\"settings\">\n";
+    h << "<section><h2>Settings</h2>\n<dl class=\"settings\">\n";
     for (const auto& [k, v] : settings)
-      if (k != "test_accuracy")
-        h << "<tr><th>" << esc(k) << "</th><td>" << esc(v) << "</td></tr>\n";
-    h << "</table></section>\n";
+      if (k != "test_accuracy" && k != "epoch")
+        h << "<div><dt>" << esc(k) << "</dt><dd>"
+          << esc(k == "limit" && v == "0" ? "all images" : v) << "</dd></div>\n";
+    h << "</dl></section>\n";
   }
 
   if (!metrics.empty()) {
-    h << "<section><h2>Training</h2>\n<div class=\"row\">\n"
+    h << "<section><h2>Training</h2>\n<div class=\"grid2\">\n"
       << figure(dir, "training_curves.svg", "curves-", "Loss and accuracy per epoch")
       << "<div><h3>Per epoch</h3><table>\n<tr><th>epoch</th><th>train loss</th><th>train acc</th>"
       << "<th>test loss</th><th>test acc</th><th>lr</th><th>seconds</th></tr>\n";
@@ -226,7 +241,7 @@ std::string write_report(const std::string& dir, const std::string& title_in) {
     h << "</table></section>\n";
   }
 
-  const std::string graph = inline_svg(dir + "/graph.svg", "graph-");
+  const std::string graph = inline_svg(dir + "/graph.svg", "graph-", false);
   if (!graph.empty())
     h << "<section><h2>Computation graph</h2>\n<p class=\"note\">One training step: the forward "
       << "pass and the loss that <code>loss.backward()</code> walks; one box per module, "
@@ -238,25 +253,31 @@ std::string write_report(const std::string& dir, const std::string& title_in) {
       figure(dir, "surface.svg", "surface-", "2D: filter-normalized random directions");
   const std::string trajectory =
       figure(dir, "trajectory.svg", "traj-", "2D: the training trajectory on its PCA plane");
-  if (!line.empty() || !surface.empty() || !trajectory.empty())
+  // The curvature: the top Hessian eigenvalues at the trained weights (next to the pictures).
+  std::ostringstream curvature;
+  if (hessian.contains("eigenvalues")) {
+    curvature << "<div><h3>Curvature at the trained weights</h3>\n<p>Top eigenvalue"
+              << (hessian["eigenvalues"].size() > 1 ? "s" : "")
+              << " of the Hessian of the test loss over " << hessian.value("images", 0)
+              << " test images at <code>"
+              << esc(fs::path(hessian.value("checkpoint", std::string())).filename().string())
+              << "</code> (Lanczos, " << hessian.value("iterations", 0)
+              << " Hessian-vector products, "
+              << (hessian.value("converged", false) ? "converged" : "not converged")
+              << "). A large top eigenvalue means a sharp minimum along its eigenvector.</p>\n"
+              << "<table><tr><th>k</th><th>eigenvalue</th><th>residual bound</th></tr>\n";
+    for (std::size_t k = 0; k < hessian["eigenvalues"].size(); ++k)
+      curvature << "<tr><td>" << k + 1 << "</td><td>"
+                << fmt(hessian["eigenvalues"][k].get<double>(), 6) << "</td><td>"
+                << fmt(hessian["residuals"][k].get<double>(), 3) << "</td></tr>\n";
+    curvature << "</table></div>\n";
+  }
+  if (!line.empty() || !surface.empty() || !trajectory.empty() || !curvature.str().empty())
     h << "<section><h2>Loss landscape</h2>\n<p class=\"note\">Test loss around the trained "
       << "weights (Li et al., 2018): along the line from the initial weights, over two random "
       << "filter-normalized directions, and over the plane of the trajectory's two principal "
-      << "components with the checkpoints of each epoch.</p>\n<div class=\"row\">\n"
-      << line << surface << trajectory << "</div></section>\n";
-
-  if (hessian.contains("eigenvalues")) {
-    h << "<section><h2>Curvature</h2>\n<p>Top eigenvalues of the Hessian of the test loss over "
-      << hessian.value("images", 0) << " test images at "
-      << esc(hessian.value("checkpoint", std::string())) << " (Lanczos, "
-      << hessian.value("iterations", 0) << " Hessian-vector products, "
-      << (hessian.value("converged", false) ? "converged" : "not converged") << "):</p>\n<table>"
-      << "<tr><th>k</th><th>eigenvalue</th><th>residual bound</th></tr>\n";
-    for (std::size_t k = 0; k < hessian["eigenvalues"].size(); ++k)
-      h << "<tr><td>" << k + 1 << "</td><td>" << fmt(hessian["eigenvalues"][k].get<double>(), 6)
-        << "</td><td>" << fmt(hessian["residuals"][k].get<double>(), 3) << "</td></tr>\n";
-    h << "</table></section>\n";
-  }
+      << "components with the checkpoint of each epoch.</p>\n<div class=\"grid2\">\n"
+      << line << surface << trajectory << curvature.str() << "</div></section>\n";
 
   // The files of the run, linked relative to the report.
   std::vector<std::string> files;
