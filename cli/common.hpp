@@ -68,7 +68,7 @@ struct TrainSettings {
   std::size_t threads = 0;
   std::string data;       ///< data root (empty: default)
   std::size_t limit = 0;  ///< first N training and test images (0: all)
-  std::string out = "runs/train";
+  std::string out = "runs/mlp";
   bool resume = false;
   bool progress = true;
 };

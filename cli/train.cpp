@@ -136,7 +136,8 @@ TrainResult train(const TrainSettings& s) {
       auto it = meta.find(key);
       if (it == meta.end() || it->second != value)
         throw std::runtime_error("cannot resume " + found.back() + ": it was trained with " + key +
-                                 " = " + (it == meta.end() ? "?" : it->second) + ", not " + value);
+                                 " = " + (it == meta.end() ? "?" : it->second) + ", not " + value +
+                                 "; use another --out");
     }
     done = static_cast<int64_t>(found.size()) - 1;
   }
@@ -171,11 +172,12 @@ TrainResult train(const TrainSettings& s) {
     if (std::filesystem::exists(metrics_file))
       for (const nn::EpochMetrics& m : viz::read_metrics_csv(metrics_file))
         if (m.epoch <= done) r.history.push_back(m);
-    std::cout << "Resuming " << found.back() << " after epoch " << done << " (weights"
-              << (with_state
-                      ? ", optimizer state"
-                      : "; no optimizer state found, so " + s.optimizer + " restarts its buffers")
-              << ", learning-rate schedule, shuffle order)\n";
+    if (done < s.epochs)
+      std::cout << "Resuming " << found.back() << " after epoch " << done << " (weights"
+                << (with_state
+                        ? ", optimizer state"
+                        : "; no optimizer state found, so " + s.optimizer + " restarts its buffers")
+                << ", learning-rate schedule, shuffle order)\n";
   } else {
     nn::Metadata meta = settings;
     meta["epoch"] = "0";
@@ -202,7 +204,7 @@ TrainResult train(const TrainSettings& s) {
     });
     nn::fit(*r.model, loader, *opt, loss_fn, options);
   } else {
-    std::cout << "Already trained for " << s.epochs << " epochs\n";
+    std::cout << found.back() << ": already trained for " << s.epochs << " epochs\n";
   }
   r.checkpoints = run_checkpoints(s.out);
 
@@ -229,6 +231,7 @@ TrainResult train(const TrainSettings& s) {
 
 void add_train(CLI::App& app) {
   auto s = std::make_shared<TrainSettings>();
+  s->out.clear();  // runs/MODEL unless given
   auto report = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("train", "Train a classifier on Fashion-MNIST");
   cmd->add_option("--model", s->model, "softmax, mlp or cnn")
@@ -261,10 +264,11 @@ void add_train(CLI::App& app) {
                   "Folder of Fashion-MNIST (default: $XGRAD_DATA, else the "
                   "dataset-fashion-mnist package's)");
   cmd->add_option("--limit", s->limit, "Use only the first N training and test images (0: all)");
-  cmd->add_option("--out", s->out, "Output folder")->capture_default_str();
+  cmd->add_option("--out", s->out, "Output folder (default: runs/MODEL)");
   cmd->add_flag("--resume", s->resume, "Continue the run in --out from its last checkpoint");
   cmd->add_flag("--report", *report, "Also write report.html in --out");
   cmd->callback([s, report] {
+    if (s->out.empty()) s->out = "runs/" + s->model;
     TrainResult r = train(*s);
     std::cout << "Checkpoints: " << r.checkpoints.front() << " ... " << r.checkpoints.back()
               << "\nMetrics: " << s->out << "/metrics.csv, " << s->out << "/confusion.csv, "
