@@ -1135,6 +1135,106 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
 
 }  // namespace xg::viz
 
+// ---------------------------------------------------------------- plot_image_grid
+
+namespace xg::viz {
+
+void plot_image_grid(const std::string& path, const std::vector<double>& pixels, std::size_t count,
+                     std::size_t rows, std::size_t cols, const ImageGridOptions& o) {
+  const char* fn = "plot_image_grid";
+  XG_CHECK(count > 0 && rows > 0 && cols > 0, fn, ": count, rows and cols must be > 0, got ", count,
+           ", ", rows, " and ", cols);
+  const std::size_t per = checked_mul(fn, rows, cols);
+  XG_CHECK(pixels.size() == checked_mul(fn, count, per), fn, ": ", count, " images of ", rows,
+           " x ", cols, " need ", count * per, " values, got ", pixels.size());
+  for (std::size_t i = 0; i < pixels.size(); ++i)
+    XG_CHECK(std::isfinite(pixels[i]), fn, ": value ", i, " (image ", i / per, ") is ", pixels[i],
+             "; images must be finite");
+  XG_CHECK(o.labels().empty() || o.labels().size() == count, fn, ": ", o.labels().size(),
+           " labels for ", count, " images (give one per image, or none)");
+  XG_CHECK(o.columns() >= 0, fn, ": columns must be >= 0 (0: automatic), got ", o.columns());
+  std::size_t ncol = static_cast<std::size_t>(o.columns());
+  if (ncol == 0)
+    while (ncol * ncol < count) ++ncol;
+  ncol = std::min(ncol, count);
+  const std::size_t nrow = (count + ncol - 1) / ncol;
+
+  // Layout in pixels: a cell per image (the image plus a caption line), a title band on top.
+  const double w = static_cast<double>(o.width());
+  const double text = 16.0 * o.font_scale();  // one line of text, roughly
+  const double gap = std::max(4.0, 0.06 * w / static_cast<double>(ncol));
+  const double cell_w = w / static_cast<double>(ncol);
+  const double img_w = cell_w - gap;
+  const double img_h = img_w * static_cast<double>(rows) / static_cast<double>(cols);
+  const double caption = o.labels().empty() ? 0.0 : 1.4 * text;
+  const double cell_h = img_h + caption + gap;
+  const double title = o.title().empty() ? gap : 2.4 * text;
+  const double h = std::clamp(title + static_cast<double>(nrow) * cell_h + gap, 100.0, 8000.0);
+
+  // Colour range per image or shared; symmetric about 0 on request.
+  auto range = [&](std::size_t first, std::size_t n) {
+    const auto [lo, hi] =
+        std::minmax_element(pixels.begin() + static_cast<std::ptrdiff_t>(first),
+                            pixels.begin() + static_cast<std::ptrdiff_t>(first + n));
+    double a = *lo, b = *hi;
+    if (o.symmetric()) b = std::max(std::abs(a), std::abs(b)), a = -b;
+    if (!(b > a)) a -= 1, b += 1;  // a constant image: mid colour
+    return std::pair<double, double>{a, b};
+  };
+  const auto shared = range(0, pixels.size());
+
+  Page page(fn, path, o.width(), static_cast<int64_t>(h), o.font_scale());
+  plstream& s = page.s();
+  if (o.symmetric()) {  // blue - white - red
+    PLFLT pos[3] = {0, 0.5, 1}, r[3] = {0.13, 1, 0.7}, g[3] = {0.4, 1, 0.09},
+          b[3] = {0.67, 1, 0.17};
+    s.scmap1l(true, 3, pos, r, g, b);
+  } else {  // black - white
+    PLFLT pos[2] = {0, 1}, r[2] = {0, 1}, g[2] = {0, 1}, b[2] = {0, 1};
+    s.scmap1l(true, 2, pos, r, g, b);
+  }
+  if (!o.title().empty()) {
+    s.vpor(0, 1, 1 - title / h, 1);
+    s.wind(0, 1, 0, 1);
+    s.col0(kBlack);
+    s.schr(0.0, page.text_scale() * 1.1);
+    s.ptex(0.5, 0.45, 1.0, 0.0, 0.5, plain(o.title()).c_str());
+    s.schr(0.0, page.text_scale());
+  }
+  std::vector<double> z(per), ex(cols + 1), ey(rows + 1);
+  for (std::size_t i = 0; i <= cols; ++i) ex[i] = static_cast<double>(i);
+  for (std::size_t j = 0; j <= rows; ++j) ey[j] = static_cast<double>(j);
+  PLcGrid edges = grid_of(ex, ey);
+  for (std::size_t k = 0; k < count; ++k) {
+    const double x0 = static_cast<double>(k % ncol) * cell_w + gap / 2;
+    const double top = title + static_cast<double>(k / ncol) * cell_h + caption;
+    s.vpor(x0 / w, (x0 + img_w) / w, 1 - (top + img_h) / h, 1 - top / h);
+    s.wind(0, static_cast<double>(cols), 0, static_cast<double>(rows));
+    // Row 0 of the image at the top: the field's y runs upward.
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t c = 0; c < cols; ++c)
+        z[(rows - 1 - r) * cols + c] = pixels[k * per + r * cols + c];
+    const Field f(z, cols, rows);
+    const auto [lo, hi] = o.shared_scale() ? shared : range(k * per, per);
+    // One cell per pixel: the grid gives the cells' edges 0, 1, ..., cols (and rows).
+    s.imagefr(f.rows.data(), static_cast<PLINT>(cols), static_cast<PLINT>(rows), 0,
+              static_cast<double>(cols), 0, static_cast<double>(rows), lo, hi, lo, hi,
+              plcallback::tr1, &edges);
+    s.col0(kDarkGrey);
+    s.width(0.5);
+    s.box("bc", 0, 0, "bc", 0, 0);
+    if (!o.labels().empty() && !o.labels()[k].empty()) {
+      s.col0(kBlack);
+      s.schr(0.0, page.text_scale() * 0.75);
+      s.mtex("t", 0.5, 0.5, 0.5, plain(o.labels()[k]).c_str());
+      s.schr(0.0, page.text_scale());
+    }
+  }
+  page.finish();
+}
+
+}  // namespace xg::viz
+
 // ---------------------------------------------------------------- plot_surface
 
 namespace xg::viz {

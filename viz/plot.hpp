@@ -179,6 +179,34 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
                   const std::vector<double>& y, const std::vector<double>& z,
                   const ContourOptions& options = {});
 
+/// Options of plot_image_grid.
+struct ImageGridOptions {
+  /// Title above the grid (empty: none).
+  XG_ARG(std::string, title);
+  /// A caption above each image (empty: none; else one string per image).
+  XG_ARG(std::vector<std::string>, labels);
+  /// Images per row (0, default: the smallest c with c * c >= count).
+  XG_ARG(int64_t, columns) = 0;
+  /// One colour range for all images (default false: each image spans its own min..max, as
+  /// filter pictures usually do, so that faint filters stay visible).
+  XG_ARG(bool, shared_scale) = false;
+  /// Colour range symmetric about 0 with a diverging map (blue, white at 0, red), for signed
+  /// values such as weights; default false: grey (black = low, white = high).
+  XG_ARG(bool, symmetric) = false;
+  /// Picture width (pixels for PNG, points for SVG/PDF); the height follows from the grid.
+  XG_ARG(int64_t, width) = 800;
+  /// Text scale (see PlotOptions).
+  XG_ARG(double, font_scale) = 1.0;
+};
+
+/// Draws `count` small images of `rows` x `cols` pixels as a grid of heatmaps (e.g. the first
+/// conv layer's filters, weight [count, 1, rows, cols], or images [count, 1, 28, 28], from
+/// Tensor::to_vector<double>()), to `path` (.png, .svg or .pdf). `pixels` holds the images one
+/// after another, each row-major with row 0 at the top: pixels[(k * rows + r) * cols + c].
+/// Throws naming the sizes when pixels.size() != count * rows * cols, and for non-finite values.
+void plot_image_grid(const std::string& path, const std::vector<double>& pixels, std::size_t count,
+                     std::size_t rows, std::size_t cols, const ImageGridOptions& options = {});
+
 /// Options of plot_surface.
 struct SurfaceOptions {
   /// Title above the plot and axis labels.

@@ -390,6 +390,48 @@ TEST_CASE("plot_surface: PNG, SVG and PDF with view angles") {
   CHECK(is_pdf(read_all(dir / "surface.pdf")));
 }
 
+TEST_CASE("plot_image_grid: a grid of small images, its height from the layout; bad input") {
+  TempDir dir;
+  // 5 images of 3 x 4 pixels (a ramp each), 3 per row: 2 rows.
+  std::vector<double> px;
+  for (int k = 0; k < 5; ++k)
+    for (int i = 0; i < 12; ++i) px.push_back(k * 0.5 + i * (k % 2 ? 1.0 : -1.0));
+  viz::plot_image_grid(dir / "grid.png", px, 5, 3, 4,
+                       viz::ImageGridOptions()
+                           .columns(3)
+                           .width(400)
+                           .title("five ramps")
+                           .labels({"a", "b", "c", "d", "e"}));
+  const auto [w, h] = png_size(read_all(dir / "grid.png"));
+  CHECK(w == 400);
+  CHECK(h > 150);  // title, two rows of 3:4 images with captions
+  CHECK(h < 400);
+  // One row of 5 is lower; signed values on a shared, symmetric scale; SVG.
+  viz::plot_image_grid(dir / "row.png", px, 5, 3, 4, viz::ImageGridOptions().columns(5).width(400));
+  CHECK(png_size(read_all(dir / "row.png")).second < h);
+  viz::plot_image_grid(dir / "grid.svg", px, 5, 3, 4,
+                       viz::ImageGridOptions().symmetric(true).shared_scale(true));
+  CHECK(is_svg(read_all(dir / "grid.svg")));
+  // A constant image (no range) draws; one image alone too.
+  viz::plot_image_grid(dir / "one.png", std::vector<double>(12, 2.0), 1, 3, 4);
+  CHECK(exists(dir / "one.png"));
+
+  CHECK(contains(error_of([&] { viz::plot_image_grid(dir / "x.png", px, 6, 3, 4); }),
+                 "6 images of 3 x 4 need 72 values, got 60"));
+  std::vector<double> bad = px;
+  bad[13] = kNaN;
+  CHECK(contains(error_of([&] { viz::plot_image_grid(dir / "x.png", bad, 5, 3, 4); }),
+                 "value 13 (image 1) is nan"));
+  CHECK(contains(error_of([&] {
+                   viz::plot_image_grid(dir / "x.png", px, 5, 3, 4,
+                                        viz::ImageGridOptions().labels({"a"}));
+                 }),
+                 "1 labels for 5 images"));
+  CHECK(
+      contains(error_of([&] { viz::plot_image_grid(dir / "x.png", {}, 0, 3, 4); }), "must be > 0"));
+  CHECK_FALSE(exists(dir / "x.png"));
+}
+
 TEST_CASE("write_vtk: a STRUCTURED_GRID with the loss as height and point scalar") {
   TempDir dir;
   Grid g(3, 2);
