@@ -18,6 +18,8 @@
 // The full-size run: --train 60000 --test 10000 --epochs 10 --grid -1:1:51 (the MLP part of it
 // is what landscape_fashion_mnist does).
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -54,6 +56,7 @@ static void study(const std::string& name, const viz::ModelFactory& make,
   nn::DataLoader loader(train_set, nn::DataLoaderOptions(64).shuffle(true).seed(0));
   nn::DataLoader test(test_set, nn::DataLoaderOptions(1000));
   optim::SGD opt(net->parameters(), optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4));
+  optim::CosineAnnealingLR schedule(opt, s.epochs);  // lr 0.05 -> 0 over the epochs
   auto loss_fn = [](const Tensor& scores, const Tensor& y) {
     return nn::functional::cross_entropy(scores, y);
   };
@@ -61,6 +64,7 @@ static void study(const std::string& name, const viz::ModelFactory& make,
     const nn::EpochMetrics m = nn::fit(*net, loader, opt, loss_fn,
                                        nn::FitOptions().epochs(1).progress(false).test_loader(test))
                                    .front();
+    schedule.step();
     path.push_back(viz::snapshot(*net, viz::DirectionKind::weights));
     std::printf("epoch %lld: train loss %.4f, test accuracy %.2f%% (%.1f s)\n",
                 static_cast<long long>(e), m.train_loss, 100 * m.test_acc, m.seconds);
@@ -79,11 +83,17 @@ static void study(const std::string& name, const viz::ModelFactory& make,
       base + "_interpolation.png", line.x,
       {viz::Series("test loss", line.loss), viz::Series("test accuracy (%)", percent).right()},
       viz::PlotOptions()
-          .title(name + ": (1 - a) theta_initial + a theta_trained")
+          .title(name + ": from initial (a = 0) to trained (a = 1)")
           .xlabel("a")
           .ylabel("loss")
           .y2label("accuracy (%)")
           .log_y(true));
+  // BatchNorm's running variances are interpolated too: (1 - a) 1 + a v* can turn negative.
+  double vmin = INFINITY, vmax = 0;
+  for (const auto& [buffer, t] : net->named_buffers())
+    if (buffer.find("running_var") != std::string::npos)
+      vmin = std::min(vmin, min(t).item<double>()), vmax = std::max(vmax, max(t).item<double>());
+  if (vmax > 0) std::printf("trained BatchNorm running variances: %.3f to %.3f\n", vmin, vmax);
   std::printf(
       "1D interpolation: loss %.3f at a = 0 (initial), %.3f at a = 0.5, %.3f at a = 1 "
       "(trained), %.3f at a = 1.5 (%.1f s)\n",
@@ -96,7 +106,7 @@ static void study(const std::string& name, const viz::ModelFactory& make,
       viz::evaluate_grid(make, *net, {d, e}, {grid}, test_set, options("surface.csv"));
   viz::plot_contour(base + "_surface.png", slice.x, slice.y, slice.field(slice.loss),
                     viz::ContourOptions()
-                        .title(name + ": test loss around theta*, random filter-normalized d, e")
+                        .title(name + ": random filter-normalized slice")
                         .xlabel("a (along d)")
                         .ylabel("b (along e)")
                         .zlabel("loss")
@@ -120,7 +130,7 @@ static void study(const std::string& name, const viz::ModelFactory& make,
   for (std::size_t i = 0; i < p.x.size(); ++i) epochs.push_back(std::to_string(i));
   viz::plot_contour(base + "_trajectory.png", plane.x, plane.y, plane.field(plane.loss),
                     viz::ContourOptions()
-                        .title(name + ": training trajectory (epochs) on its PCA plane")
+                        .title(name + ": trajectory on its PCA plane")
                         .xlabel(pca.x.label)
                         .ylabel(pca.y.label)
                         .zlabel("loss")
