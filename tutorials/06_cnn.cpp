@@ -27,8 +27,11 @@ using namespace xg;
 /// The first conv layer's filters [32, 1, 3, 3] as a grid of 3 x 3 heatmaps (red > 0 > blue).
 static void draw_filters(nn::CNN& cnn, const std::string& path, const std::string& title) {
   const Tensor w = cnn.features()->at<nn::Conv2d>(0)->weight();
-  viz::plot_image_grid(path, w.to_vector<double>(), w.size(0), w.size(2), w.size(3),
-                       viz::ImageGridOptions().title(title).columns(8).symmetric(true).width(640));
+  std::vector<std::vector<double>> filters;  // 32 filters of 3 x 3 values
+  for (std::size_t k = 0; k < w.size(0); ++k)
+    filters.push_back(w.select(0, static_cast<int64_t>(k)).to_vector<double>());
+  viz::plot_images(path, filters, w.size(2), w.size(3),
+                   viz::ImageGridOptions().title(title).cols(8).symmetric(true).width(640));
 }
 
 int main(int argc, char** argv) {
@@ -99,18 +102,19 @@ int main(int argc, char** argv) {
       NoGradGuard no_grad;
       for (std::size_t i = 0; i < 3; ++i) maps = (*(*cnn->features())[i])(maps);  // [1, 32, 28, 28]
     }
-    std::vector<double> pixels = image.to_vector<double>();
-    const std::vector<double> m = maps.to_vector<double>();
-    pixels.insert(pixels.end(), m.begin(), m.end());
+    std::vector<std::vector<double>> panels{image.to_vector<double>()};
     std::vector<std::string> labels{"input"};
-    for (int c = 0; c < 32; ++c) labels.push_back(std::to_string(c));
-    viz::plot_image_grid(
-        out + "/feature_maps.png", pixels, 33, 28, 28,
+    for (int64_t c = 0; c < 32; ++c) {
+      panels.push_back(maps.select(1, c).to_vector<double>());  // channel c: [1, 28, 28]
+      labels.push_back(std::to_string(c));
+    }
+    viz::plot_images(
+        out + "/feature_maps.png", panels, 28, 28,
         viz::ImageGridOptions()
             .title("a test image (" + names[test_set.targets().to_vector<int64_t>()[0]] +
                    ") and its 32 conv1 feature maps (after ReLU)")
-            .columns(11)
-            .labels(labels)
+            .cols(11)
+            .titles(labels)
             .width(880));
     std::printf(
         "pictures in %s/: filters_initial.png filters.png feature_maps.png "

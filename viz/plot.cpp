@@ -983,6 +983,20 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
     XG_CHECK(std::isfinite(tx[k]) && std::isfinite(ty[k]), fn, ": trajectory point ", k, " (",
              tx[k], ", ", ty[k], ") is not finite");
 
+  const auto& qx = o.points_x();
+  const auto& qy = o.points_y();
+  const auto& qc = o.points_class();
+  XG_CHECK(qx.size() == qy.size(), fn, ": points_x has ", qx.size(), " points but points_y has ",
+           qy.size());
+  XG_CHECK(qc.empty() || qc.size() == qx.size(), fn, ": points_class has ", qc.size(),
+           " classes but there are ", qx.size(), " points (give one per point, or none)");
+  for (std::size_t k = 0; k < qx.size(); ++k) {
+    XG_CHECK(std::isfinite(qx[k]) && std::isfinite(qy[k]), fn, ": point ", k, " (", qx[k], ", ",
+             qy[k], ") is not finite");
+    XG_CHECK(qc.empty() || qc[k] >= 0, fn, ": point ", k, " has class ", qc.empty() ? 0 : qc[k],
+             " (classes are >= 0)");
+  }
+
   const Stats st = stats_of(z);
   XG_CHECK(!std::isnan(st.min), fn, ": z has no finite value (all ", z.size(),
            " values are NaN or inf)");
@@ -1089,6 +1103,27 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
       }
   }
 
+  // Scatter points: a dark dot, then a smaller one in the class's colour on it (a rim).
+  if (!qx.empty()) {
+    for (int c = 0; c < 10; ++c)
+      s.scol0(kFirstSeriesColor + c, kTab10[c].r, kTab10[c].g, kTab10[c].b);
+    std::vector<PLFLT> px(qx.begin(), qx.end()), py(qy.begin(), qy.end());
+    const auto n = static_cast<PLINT>(px.size());
+    s.col0(kBlack);
+    s.schr(0.0, page.text_scale() * 0.6);
+    s.string(n, px.data(), py.data(), "●");
+    s.schr(0.0, page.text_scale() * 0.42);
+    for (int c = 0; c < 10; ++c) {
+      std::vector<PLFLT> cx, cy;
+      for (std::size_t k = 0; k < qx.size(); ++k)
+        if ((qc.empty() ? 0 : qc[k] % 10) == c) cx.push_back(qx[k]), cy.push_back(qy[k]);
+      if (cx.empty()) continue;
+      s.col0(kFirstSeriesColor + c);
+      s.string(static_cast<PLINT>(cx.size()), cx.data(), cy.data(), "●");
+    }
+    s.schr(0.0, page.text_scale());
+  }
+
   // Trajectory: a path with dots, an open circle at the start, a star at the end.
   if (!tx.empty()) {
     std::vector<PLFLT> px(tx.begin(), tx.end()), py(ty.begin(), ty.end());
@@ -1130,106 +1165,6 @@ void plot_contour(const std::string& path, const std::vector<double>& x,
   if (bar)
     draw_colorbar(s, right + 1.5 * cw, right + 3.3 * cw, bottom, top, lo, hi,
                   image ? std::vector<double>{} : tl, log, o.zlabel(), page.text_scale());
-  page.finish();
-}
-
-}  // namespace xg::viz
-
-// ---------------------------------------------------------------- plot_image_grid
-
-namespace xg::viz {
-
-void plot_image_grid(const std::string& path, const std::vector<double>& pixels, std::size_t count,
-                     std::size_t rows, std::size_t cols, const ImageGridOptions& o) {
-  const char* fn = "plot_image_grid";
-  XG_CHECK(count > 0 && rows > 0 && cols > 0, fn, ": count, rows and cols must be > 0, got ", count,
-           ", ", rows, " and ", cols);
-  const std::size_t per = checked_mul(fn, rows, cols);
-  XG_CHECK(pixels.size() == checked_mul(fn, count, per), fn, ": ", count, " images of ", rows,
-           " x ", cols, " need ", count * per, " values, got ", pixels.size());
-  for (std::size_t i = 0; i < pixels.size(); ++i)
-    XG_CHECK(std::isfinite(pixels[i]), fn, ": value ", i, " (image ", i / per, ") is ", pixels[i],
-             "; images must be finite");
-  XG_CHECK(o.labels().empty() || o.labels().size() == count, fn, ": ", o.labels().size(),
-           " labels for ", count, " images (give one per image, or none)");
-  XG_CHECK(o.columns() >= 0, fn, ": columns must be >= 0 (0: automatic), got ", o.columns());
-  std::size_t ncol = static_cast<std::size_t>(o.columns());
-  if (ncol == 0)
-    while (ncol * ncol < count) ++ncol;
-  ncol = std::min(ncol, count);
-  const std::size_t nrow = (count + ncol - 1) / ncol;
-
-  // Layout in pixels: a cell per image (the image plus a caption line), a title band on top.
-  const double w = static_cast<double>(o.width());
-  const double text = 16.0 * o.font_scale();  // one line of text, roughly
-  const double gap = std::max(4.0, 0.06 * w / static_cast<double>(ncol));
-  const double cell_w = w / static_cast<double>(ncol);
-  const double img_w = cell_w - gap;
-  const double img_h = img_w * static_cast<double>(rows) / static_cast<double>(cols);
-  const double caption = o.labels().empty() ? 0.0 : 1.4 * text;
-  const double cell_h = img_h + caption + gap;
-  const double title = o.title().empty() ? gap : 2.4 * text;
-  const double h = std::clamp(title + static_cast<double>(nrow) * cell_h + gap, 100.0, 8000.0);
-
-  // Colour range per image or shared; symmetric about 0 on request.
-  auto range = [&](std::size_t first, std::size_t n) {
-    const auto [lo, hi] =
-        std::minmax_element(pixels.begin() + static_cast<std::ptrdiff_t>(first),
-                            pixels.begin() + static_cast<std::ptrdiff_t>(first + n));
-    double a = *lo, b = *hi;
-    if (o.symmetric()) b = std::max(std::abs(a), std::abs(b)), a = -b;
-    if (!(b > a)) a -= 1, b += 1;  // a constant image: mid colour
-    return std::pair<double, double>{a, b};
-  };
-  const auto shared = range(0, pixels.size());
-
-  Page page(fn, path, o.width(), static_cast<int64_t>(h), o.font_scale());
-  plstream& s = page.s();
-  if (o.symmetric()) {  // blue - white - red
-    PLFLT pos[3] = {0, 0.5, 1}, r[3] = {0.13, 1, 0.7}, g[3] = {0.4, 1, 0.09},
-          b[3] = {0.67, 1, 0.17};
-    s.scmap1l(true, 3, pos, r, g, b);
-  } else {  // black - white
-    PLFLT pos[2] = {0, 1}, r[2] = {0, 1}, g[2] = {0, 1}, b[2] = {0, 1};
-    s.scmap1l(true, 2, pos, r, g, b);
-  }
-  if (!o.title().empty()) {
-    s.vpor(0, 1, 1 - title / h, 1);
-    s.wind(0, 1, 0, 1);
-    s.col0(kBlack);
-    s.schr(0.0, page.text_scale() * 1.1);
-    s.ptex(0.5, 0.45, 1.0, 0.0, 0.5, plain(o.title()).c_str());
-    s.schr(0.0, page.text_scale());
-  }
-  std::vector<double> z(per), ex(cols + 1), ey(rows + 1);
-  for (std::size_t i = 0; i <= cols; ++i) ex[i] = static_cast<double>(i);
-  for (std::size_t j = 0; j <= rows; ++j) ey[j] = static_cast<double>(j);
-  PLcGrid edges = grid_of(ex, ey);
-  for (std::size_t k = 0; k < count; ++k) {
-    const double x0 = static_cast<double>(k % ncol) * cell_w + gap / 2;
-    const double top = title + static_cast<double>(k / ncol) * cell_h + caption;
-    s.vpor(x0 / w, (x0 + img_w) / w, 1 - (top + img_h) / h, 1 - top / h);
-    s.wind(0, static_cast<double>(cols), 0, static_cast<double>(rows));
-    // Row 0 of the image at the top: the field's y runs upward.
-    for (std::size_t r = 0; r < rows; ++r)
-      for (std::size_t c = 0; c < cols; ++c)
-        z[(rows - 1 - r) * cols + c] = pixels[k * per + r * cols + c];
-    const Field f(z, cols, rows);
-    const auto [lo, hi] = o.shared_scale() ? shared : range(k * per, per);
-    // One cell per pixel: the grid gives the cells' edges 0, 1, ..., cols (and rows).
-    s.imagefr(f.rows.data(), static_cast<PLINT>(cols), static_cast<PLINT>(rows), 0,
-              static_cast<double>(cols), 0, static_cast<double>(rows), lo, hi, lo, hi,
-              plcallback::tr1, &edges);
-    s.col0(kDarkGrey);
-    s.width(0.5);
-    s.box("bc", 0, 0, "bc", 0, 0);
-    if (!o.labels().empty() && !o.labels()[k].empty()) {
-      s.col0(kBlack);
-      s.schr(0.0, page.text_scale() * 0.75);
-      s.mtex("t", 0.5, 0.5, 0.5, plain(o.labels()[k]).c_str());
-      s.schr(0.0, page.text_scale());
-    }
-  }
   page.finish();
 }
 
@@ -1386,6 +1321,108 @@ void write_vtk(const std::string& path, const std::vector<double>& x, const std:
 }
 
 // ---------------------------------------------------------------- training curves
+
+// ---------------------------------------------------------------- plot_images
+
+void plot_images(const std::string& path, const std::vector<std::vector<double>>& images,
+                 std::size_t height, std::size_t width, const ImageGridOptions& o) {
+  const char* fn = "plot_images";
+  XG_CHECK(!images.empty(), fn, ": no images to draw");
+  XG_CHECK(height >= 1 && width >= 1, fn, ": images must be at least 1 x 1, got ", height, " x ",
+           width);
+  const std::size_t n = images.size();
+  for (std::size_t k = 0; k < n; ++k) {
+    XG_CHECK(images[k].size() == height * width, fn, ": image ", k, " has ", images[k].size(),
+             " values, expected ", height, " x ", width, " = ", height * width);
+    for (double v : images[k])
+      XG_CHECK(std::isfinite(v), fn, ": image ", k, " has a non-finite value (", v, ")");
+  }
+  XG_CHECK(o.titles().empty() || o.titles().size() == n, fn, ": titles has ", o.titles().size(),
+           " entries for ", n, " images (give one per image, or none)");
+  XG_CHECK(o.cols() >= 0, fn, ": cols must be >= 0, got ", o.cols());
+  XG_CHECK(o.percentile() > 50 && o.percentile() <= 100, fn,
+           ": percentile must be in (50, 100], got ", o.percentile());
+  const std::size_t cols =
+      o.cols() > 0 ? std::min<std::size_t>(static_cast<std::size_t>(o.cols()), n)
+                   : static_cast<std::size_t>(std::ceil(std::sqrt(static_cast<double>(n))));
+  const std::size_t rows = (n + cols - 1) / cols;
+  // Layout in units of one panel side p: a margin of 0.1 p around each panel, 0.3 p above it
+  // for its caption, and 0.3 p on top for the title.
+  const double caption = o.titles().empty() ? 0.0 : 0.3, top = o.title().empty() ? 0.0 : 0.3;
+  const double cell_w = 1.2, cell_h = 1.2 + caption;
+  const double page_w = static_cast<double>(cols) * cell_w;
+  const double page_h = static_cast<double>(rows) * cell_h + top;
+  const auto pic_h =
+      static_cast<int64_t>(std::lround(static_cast<double>(o.width()) * page_h / page_w *
+                                       static_cast<double>(height) / static_cast<double>(width)));
+  Page page(fn, path, o.width(), std::clamp<int64_t>(pic_h, 100, 8000), o.font_scale());
+  plstream& s = page.s();
+  if (o.symmetric()) {  // blue - white - red (ColorBrewer RdBu)
+    PLFLT pos[3] = {0, 0.5, 1}, r[3] = {33 / 255.0, 0.97, 178 / 255.0},
+          g[3] = {102 / 255.0, 0.97, 24 / 255.0}, b[3] = {172 / 255.0, 0.97, 43 / 255.0};
+    s.scmap1l(true, 3, pos, r, g, b);
+  } else {
+    PLFLT pos[2] = {0, 1}, v[2] = {0, 1};
+    s.scmap1l(true, 2, pos, v, v, v);
+  }
+  const double text = page.text_scale() * std::clamp(6.0 / static_cast<double>(cols), 0.5, 1.0);
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t r = k / cols, c = k % cols;
+    const double x0 = (static_cast<double>(c) * cell_w + 0.1) / page_w;
+    const double y1 = 1.0 - (top + static_cast<double>(r) * cell_h + caption + 0.1) / page_h;
+    s.vpor(x0, x0 + 1.0 / page_w, y1 - 1.0 / page_h, y1);
+    s.wind(0, static_cast<double>(width), 0, static_cast<double>(height));
+    const std::vector<double>& im = images[k];
+    // The q-quantile of the values v (q in [0, 1]; nearest rank).
+    auto quantile = [](std::vector<double> v, double q) {
+      const auto k = static_cast<std::size_t>(std::lround(q * static_cast<double>(v.size() - 1)));
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+      return v[k];
+    };
+    const double q = o.percentile() / 100.0;
+    double lo = quantile(im, 1 - q), hi = quantile(im, q);
+    if (o.symmetric()) {
+      std::vector<double> mag(im.size());
+      for (std::size_t i = 0; i < im.size(); ++i) mag[i] = std::abs(im[i]);
+      const double m = quantile(mag, q);
+      lo = -m, hi = m;
+    }
+    if (!(hi > lo)) lo -= 1, hi += 1;  // a constant image: mid colour
+    // PLplot's image is indexed [x][y] with y upwards: row 0 of the image goes to the top.
+    // Values are clamped into [lo, hi] (PLplot leaves values outside its range blank).
+    std::vector<double> data(height * width);
+    std::vector<const double*> columns(width);
+    for (std::size_t i = 0; i < width; ++i) {
+      for (std::size_t j = 0; j < height; ++j)
+        data[i * height + j] = std::clamp(im[(height - 1 - j) * width + i], lo, hi);
+      columns[i] = data.data() + i * height;
+    }
+    // One cell per pixel: with no transform PLplot spreads the width x height values over
+    // (width - 1) x (height - 1) cells (a 3 x 3 filter would show as 2 x 2); the tr1 grid of
+    // cell edges 0, 1, ..., width (and height) gives every value its own cell.
+    std::vector<double> ex(width + 1), ey(height + 1);
+    for (std::size_t i = 0; i <= width; ++i) ex[i] = static_cast<double>(i);
+    for (std::size_t j = 0; j <= height; ++j) ey[j] = static_cast<double>(j);
+    PLcGrid edges = grid_of(ex, ey);
+    s.imagefr(columns.data(), static_cast<PLINT>(width), static_cast<PLINT>(height), 0,
+              static_cast<double>(width), 0, static_cast<double>(height), lo, hi, lo, hi,
+              plcallback::tr1, &edges);
+    s.col0(kDarkGrey);
+    s.box("bc", 0, 0, "bc", 0, 0);
+    if (!o.titles().empty()) {
+      s.col0(kBlack);
+      s.schr(0.0, text);
+      s.mtex("t", 0.6, 0.5, 0.5, plain(o.titles()[k]).c_str());
+    }
+  }
+  if (!o.title().empty()) {
+    s.col0(kBlack);
+    s.vpor(0, 1, 0, 1 - 0.05 / page_h);
+    s.schr(0.0, page.text_scale() * 1.1);
+    s.mtex("t", -1.0, 0.5, 0.5, plain(o.title()).c_str());
+  }
+  page.finish();
+}
 
 void plot_training_curves(const std::string& path, const std::vector<nn::EpochMetrics>& metrics,
                           const PlotOptions& options) {

@@ -152,12 +152,26 @@ struct ContourOptions {
   /// Text next to trajectory points (e.g. epoch numbers): empty, or one string per point (empty
   /// strings are skipped).
   XG_ARG(std::vector<std::string>, trajectory_labels);
+  /// Scatter overlay: points (points_x[k], points_y[k]) drawn as dots with a dark rim, coloured
+  /// by points_class[k] (an index into the 10-colour palette; empty: all the first colour), e.g.
+  /// a classifier's data over its predicted probability. Points outside the grid are clipped.
+  XG_ARG(std::vector<double>, points_x);
+  XG_ARG(std::vector<double>, points_y);
+  XG_ARG(std::vector<int64_t>, points_class);
 
  public:
   /// Sets trajectory_x and trajectory_y.
   ContourOptions& trajectory(std::vector<double> xs, std::vector<double> ys) {
     trajectory_x_ = std::move(xs);
     trajectory_y_ = std::move(ys);
+    return *this;
+  }
+  /// Sets points_x, points_y and points_class (empty: one colour).
+  ContourOptions& points(std::vector<double> xs, std::vector<double> ys,
+                         std::vector<int64_t> classes = {}) {
+    points_x_ = std::move(xs);
+    points_y_ = std::move(ys);
+    points_class_ = std::move(classes);
     return *this;
   }
   /// Picture size (see PlotOptions::width) and text scale.
@@ -168,8 +182,8 @@ struct ContourOptions {
 
 /// Draws the 2D field `z` (row-major, y.size() rows of x.size() values: z[j * nx + i] =
 /// f(x[i], y[j])) over the grid `x` (nx >= 2 values) x `y` (ny >= 2), strictly increasing and
-/// finite, as contour lines (default), filled contours or a heatmap, with a colour bar and an
-/// optional trajectory overlay, to `path` (.png, .svg or .pdf).
+/// finite, as contour lines (default), filled contours or a heatmap, with a colour bar and
+/// optional trajectory and scatter overlays, to `path` (.png, .svg or .pdf).
 ///
 /// Non-finite z (diverged losses: NaN, +inf, -inf) never crash: each such grid cell is masked,
 /// painted light grey over the picture (underneath, the contours are computed with it filled in
@@ -178,34 +192,6 @@ struct ContourOptions {
 void plot_contour(const std::string& path, const std::vector<double>& x,
                   const std::vector<double>& y, const std::vector<double>& z,
                   const ContourOptions& options = {});
-
-/// Options of plot_image_grid.
-struct ImageGridOptions {
-  /// Title above the grid (empty: none).
-  XG_ARG(std::string, title);
-  /// A caption above each image (empty: none; else one string per image).
-  XG_ARG(std::vector<std::string>, labels);
-  /// Images per row (0, default: the smallest c with c * c >= count).
-  XG_ARG(int64_t, columns) = 0;
-  /// One colour range for all images (default false: each image spans its own min..max, as
-  /// filter pictures usually do, so that faint filters stay visible).
-  XG_ARG(bool, shared_scale) = false;
-  /// Colour range symmetric about 0 with a diverging map (blue, white at 0, red), for signed
-  /// values such as weights; default false: grey (black = low, white = high).
-  XG_ARG(bool, symmetric) = false;
-  /// Picture width (pixels for PNG, points for SVG/PDF); the height follows from the grid.
-  XG_ARG(int64_t, width) = 800;
-  /// Text scale (see PlotOptions).
-  XG_ARG(double, font_scale) = 1.0;
-};
-
-/// Draws `count` small images of `rows` x `cols` pixels as a grid of heatmaps (e.g. the first
-/// conv layer's filters, weight [count, 1, rows, cols], or images [count, 1, 28, 28], from
-/// Tensor::to_vector<double>()), to `path` (.png, .svg or .pdf). `pixels` holds the images one
-/// after another, each row-major with row 0 at the top: pixels[(k * rows + r) * cols + c].
-/// Throws naming the sizes when pixels.size() != count * rows * cols, and for non-finite values.
-void plot_image_grid(const std::string& path, const std::vector<double>& pixels, std::size_t count,
-                     std::size_t rows, std::size_t cols, const ImageGridOptions& options = {});
 
 /// Options of plot_surface.
 struct SurfaceOptions {
@@ -260,6 +246,35 @@ struct VtkOptions {
 /// -inf, so ParaView can threshold them out). Points are listed x fastest, as z is stored.
 void write_vtk(const std::string& path, const std::vector<double>& x, const std::vector<double>& y,
                const std::vector<double>& z, const VtkOptions& options = {});
+
+/// Options of plot_images.
+struct ImageGridOptions {
+  /// Title above the grid (empty: none).
+  XG_ARG(std::string, title);
+  /// A caption above each image: empty, or one per image.
+  XG_ARG(std::vector<std::string>, titles);
+  /// Images per row (0, default: about square, ceil(sqrt(n))).
+  XG_ARG(int64_t, cols) = 0;
+  /// Signed values (weights, filters): each image's colour range is [-m, m] with m its largest
+  /// |value|, on a diverging map (blue negative, white 0, red positive). Otherwise (default) each
+  /// image spans its own [min, max] in greys (black low, white high), as a photo.
+  XG_ARG(bool, symmetric) = false;
+  /// Robust colour range: the range ends are the given percentile of each image's values (of
+  /// |value| when symmetric) instead of the extremes, so that a few outliers do not wash out the
+  /// rest; values beyond are drawn in the end colours. Within (50, 100]; default 100 (extremes).
+  XG_ARG(double, percentile) = 100.0;
+  /// Picture width (pixels for PNG, points for SVG/PDF; within [100, 8000]); the height follows
+  /// from the grid (square images).
+  XG_ARG(int64_t, width) = 900;
+  XG_ARG(double, font_scale) = 1.0;
+};
+
+/// Draws `images` (each height x width values, row-major with row 0 at the top, e.g. a
+/// Linear layer's weight row reshaped to 28 x 28, or a conv filter) as a grid of small panels,
+/// each coloured on its own scale (see ImageGridOptions::symmetric), to `path`. Throws naming
+/// the image when its size is not height * width, or a value is not finite.
+void plot_images(const std::string& path, const std::vector<std::vector<double>>& images,
+                 std::size_t height, std::size_t width, const ImageGridOptions& options = {});
 
 /// Plots loss (left axis) and accuracy in % (right axis) per epoch, train solid and test dashed
 /// (test curves and the accuracy axis only when present, i.e. not all NaN), to `path`.

@@ -390,48 +390,6 @@ TEST_CASE("plot_surface: PNG, SVG and PDF with view angles") {
   CHECK(is_pdf(read_all(dir / "surface.pdf")));
 }
 
-TEST_CASE("plot_image_grid: a grid of small images, its height from the layout; bad input") {
-  TempDir dir;
-  // 5 images of 3 x 4 pixels (a ramp each), 3 per row: 2 rows.
-  std::vector<double> px;
-  for (int k = 0; k < 5; ++k)
-    for (int i = 0; i < 12; ++i) px.push_back(k * 0.5 + i * (k % 2 ? 1.0 : -1.0));
-  viz::plot_image_grid(dir / "grid.png", px, 5, 3, 4,
-                       viz::ImageGridOptions()
-                           .columns(3)
-                           .width(400)
-                           .title("five ramps")
-                           .labels({"a", "b", "c", "d", "e"}));
-  const auto [w, h] = png_size(read_all(dir / "grid.png"));
-  CHECK(w == 400);
-  CHECK(h > 150);  // title, two rows of 3:4 images with captions
-  CHECK(h < 400);
-  // One row of 5 is lower; signed values on a shared, symmetric scale; SVG.
-  viz::plot_image_grid(dir / "row.png", px, 5, 3, 4, viz::ImageGridOptions().columns(5).width(400));
-  CHECK(png_size(read_all(dir / "row.png")).second < h);
-  viz::plot_image_grid(dir / "grid.svg", px, 5, 3, 4,
-                       viz::ImageGridOptions().symmetric(true).shared_scale(true));
-  CHECK(is_svg(read_all(dir / "grid.svg")));
-  // A constant image (no range) draws; one image alone too.
-  viz::plot_image_grid(dir / "one.png", std::vector<double>(12, 2.0), 1, 3, 4);
-  CHECK(exists(dir / "one.png"));
-
-  CHECK(contains(error_of([&] { viz::plot_image_grid(dir / "x.png", px, 6, 3, 4); }),
-                 "6 images of 3 x 4 need 72 values, got 60"));
-  std::vector<double> bad = px;
-  bad[13] = kNaN;
-  CHECK(contains(error_of([&] { viz::plot_image_grid(dir / "x.png", bad, 5, 3, 4); }),
-                 "value 13 (image 1) is nan"));
-  CHECK(contains(error_of([&] {
-                   viz::plot_image_grid(dir / "x.png", px, 5, 3, 4,
-                                        viz::ImageGridOptions().labels({"a"}));
-                 }),
-                 "1 labels for 5 images"));
-  CHECK(
-      contains(error_of([&] { viz::plot_image_grid(dir / "x.png", {}, 0, 3, 4); }), "must be > 0"));
-  CHECK_FALSE(exists(dir / "x.png"));
-}
-
 TEST_CASE("write_vtk: a STRUCTURED_GRID with the loss as height and point scalar") {
   TempDir dir;
   Grid g(3, 2);
@@ -597,4 +555,65 @@ TEST_CASE("plots from several threads at once are serialized and all complete") 
           std::pair<uint32_t, uint32_t>{300, 250});
     CHECK(is_svg(read_all(dir / ("l" + std::to_string(t) + ".svg"))));
   }
+}
+
+TEST_CASE("plot_contour: scatter points coloured by class over a heatmap; bad points named") {
+  TempDir dir;
+  Grid g;
+  const std::vector<double> px = {0.5, -0.5, 0.2, 5.0}, py = {0.5, -0.5, -0.3, 5.0};  // last: off
+  viz::plot_contour(dir / "plain.png", g.x, g.y, g.z, viz::ContourOptions().heatmap(true));
+  viz::plot_contour(dir / "points.png", g.x, g.y, g.z,
+                    viz::ContourOptions().heatmap(true).points(px, py, {0, 1, 1, 0}));
+  viz::plot_contour(dir / "one.svg", g.x, g.y, g.z, viz::ContourOptions().points(px, py));
+  CHECK(png_size(read_all(dir / "points.png")).first == 800);
+  CHECK(read_all(dir / "points.png") != read_all(dir / "plain.png"));  // the dots were drawn
+  CHECK(is_svg(read_all(dir / "one.svg")));
+  std::string e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z, viz::ContourOptions().points({1, 2}, {1}));
+  });
+  CHECK(contains(e, "points_x has 2 points but points_y has 1"));
+  e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z,
+                      viz::ContourOptions().points({1, 2}, {1, 2}, {0}));
+  });
+  CHECK(contains(e, "points_class has 1 classes but there are 2 points"));
+  e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z, viz::ContourOptions().points({kNaN}, {0}));
+  });
+  CHECK(contains(e, "point 0 (nan, 0) is not finite"));
+  e = error_of([&] {
+    viz::plot_contour(dir / "c.png", g.x, g.y, g.z, viz::ContourOptions().points({0}, {0}, {-1}));
+  });
+  CHECK(contains(e, "point 0 has class -1"));
+  CHECK(dir.files().size() == 3);  // no picture from the failed calls
+}
+
+TEST_CASE("plot_images: a grid of small images with captions; bad sizes named") {
+  TempDir dir;
+  std::vector<std::vector<double>> images;
+  for (int k = 0; k < 5; ++k) {  // 4 x 3 images: a ramp, a sign pattern, a constant one
+    std::vector<double> im(12);
+    for (int i = 0; i < 12; ++i) im[i] = k == 4 ? 1.0 : (k % 2 ? -1 : 1) * (i - 5.5) * (k + 1);
+    images.push_back(im);
+  }
+  viz::plot_images(dir / "grid.png", images, 4, 3,
+                   viz::ImageGridOptions().cols(3).symmetric(true).title("weights").titles(
+                       {"a", "b", "c", "d", "const"}));
+  const auto size = png_size(read_all(dir / "grid.png"));
+  CHECK(size.first == 900);
+  CHECK(size.second > 900);  // 2 rows of 4 x 3 images (taller than wide), captions and a title
+  viz::plot_images(dir / "grey.svg", images, 4, 3);  // about square: 3 columns, greys
+  CHECK(is_svg(read_all(dir / "grey.svg")));
+  std::string e = error_of([&] { viz::plot_images(dir / "x.png", images, 3, 3); });
+  CHECK(contains(e, "plot_images: image 0 has 12 values, expected 3 x 3 = 9"));
+  e = error_of([&] { viz::plot_images(dir / "x.png", {}, 3, 3); });
+  CHECK(contains(e, "no images"));
+  e = error_of([&] {
+    viz::plot_images(dir / "x.png", images, 4, 3, viz::ImageGridOptions().titles({"a"}));
+  });
+  CHECK(contains(e, "titles has 1 entries for 5 images"));
+  images[2][7] = kNaN;
+  e = error_of([&] { viz::plot_images(dir / "x.png", images, 4, 3); });
+  CHECK(contains(e, "image 2 has a non-finite value"));
+  CHECK(dir.files().size() == 2);
 }
