@@ -83,7 +83,7 @@ static void write_csv(const std::string& path, const std::vector<std::string>& n
                       const std::vector<std::vector<double>>& curves) {
   std::ofstream f(path);
   f << "epoch";
-  for (const auto& n : names) f << "," << n;
+  for (const auto& n : names) f << ",\"" << n << "\"";  // names contain commas
   f << "\n";
   for (std::size_t e = 0; e < curves[0].size(); ++e) {
     f << e;
