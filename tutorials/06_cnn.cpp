@@ -123,6 +123,6 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "06_cnn: %s\n", e.what());
-    return 1;
+    return 2;  // bad input (missing data, unwritable folder) or a failure: exit code 2
   }
 }

@@ -156,6 +156,6 @@ int main(int argc, char** argv) {
     return worst < 1e-6 ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "08_computation_graphs: %s\n", e.what());
-    return 1;
+    return 2;  // bad input (missing data, unwritable folder) or a failure: exit code 2
   }
 }

@@ -130,6 +130,6 @@ int main(int argc, char** argv) {
     return diff < 1e-12 ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "10_custom_op: %s\n", e.what());
-    return 1;
+    return 2;  // bad input (missing data, unwritable folder) or a failure: exit code 2
   }
 }
