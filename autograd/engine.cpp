@@ -330,19 +330,6 @@ Tensor SavedTensor::unpack(Node& node) const {
   return Tensor(std::move(impl));
 }
 
-void mark_not_twice_differentiable(const char* op, TensorList& grads, const TensorList& inputs) {
-  if (!is_grad_enabled()) return;
-  for (Tensor& g : grads) {
-    if (!g.defined()) continue;
-    std::string what = op;
-    auto fail_twice = [what](const Tensor&, Node&) -> TensorList {
-      throw std::runtime_error(what + ": double backward is not supported (the backward of " +
-                               what + " is not differentiable); differentiate it only once");
-    };
-    record("NotTwiceDifferentiable", g, inputs, fail_twice);
-  }
-}
-
 // ---- the engine ----
 namespace {
 constexpr uint32_t kNone = UINT32_MAX;

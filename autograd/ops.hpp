@@ -185,7 +185,7 @@ Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const T
 /// self with `src` rows added at `index` along dim (the adjoint of index_select).
 Tensor index_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);
 
-// ---- convolution and pooling (ops/conv.cpp); not differentiable twice ----
+// ---- convolution and pooling (ops/conv.cpp) ----
 /// input [N, C, H, W], weight [O, C / groups, kh, kw], bias [O] (optional) -> [N, O, H', W'];
 /// groups splits the channels into `groups` independent convolutions (C and O divisible by it).
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),

@@ -175,6 +175,9 @@ std::vector<EpochMetrics> fit(Module& model, DataLoader& loader, optim::Optimize
                               const LossFn& loss_fn, const FitOptions& options) {
   XG_CHECK(static_cast<bool>(loss_fn), "fit: loss_fn is empty");
   XG_CHECK(options.epochs() > 0, "fit: epochs must be > 0, got ", options.epochs());
+  XG_CHECK(options.start_epoch() >= 0 && options.start_epoch() < options.epochs(),
+           "fit: start_epoch must be in [0, epochs), got ", options.start_epoch(), " with epochs ",
+           options.epochs());
   XG_CHECK(!optimizer.param_groups().empty(), "fit: the optimizer has no parameter groups");
   XG_CHECK(options.test_loader() != &loader,
            "fit: the test loader is the training loader (pass a separate DataLoader)");
@@ -185,7 +188,7 @@ std::vector<EpochMetrics> fit(Module& model, DataLoader& loader, optim::Optimize
   ModeGuard mode(model);
   std::vector<EpochMetrics> history;
   const int64_t epochs = options.epochs();
-  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
+  for (int64_t epoch = options.start_epoch() + 1; epoch <= epochs; ++epoch) {
     const auto t0 = Clock::now();
     auto last_draw = t0;
     const double lr = optimizer.param_groups()[0].lr();
@@ -227,6 +230,7 @@ std::vector<EpochMetrics> fit(Module& model, DataLoader& loader, optim::Optimize
     if (options.plateau())
       options.plateau()->step(options.test_loader() ? m.test_loss : m.train_loss);
     if (!options.metrics_csv().empty()) write_metrics_csv(history, options.metrics_csv());
+    if (options.on_epoch()) options.on_epoch()(m);
   }
   return history;
 }

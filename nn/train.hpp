@@ -68,6 +68,17 @@ struct FitOptions {
   /// Writes the metrics as CSV to `path` after every epoch (rewritten, so it is always whole).
   FitOptions& metrics_csv(std::string path) { return metrics_csv_ = std::move(path), *this; }
   const std::string& metrics_csv() const { return metrics_csv_; }
+  /// Epochs already done (default 0), e.g. when resuming from a checkpoint: fit runs epochs
+  /// first_epoch + 1 .. epochs(), numbered so in its records and progress lines. Set the loader's
+  /// epoch (DataLoader::set_epoch) and the scheduler's to match for an exact resume.
+  FitOptions& start_epoch(int64_t v) { return start_epoch_ = v, *this; }
+  int64_t start_epoch() const { return start_epoch_; }
+  /// Called after every epoch (after the scheduler steps and the CSV is written) with that
+  /// epoch's record, e.g. to save a checkpoint.
+  FitOptions& on_epoch(std::function<void(const EpochMetrics&)> fn) {
+    return on_epoch_ = std::move(fn), *this;
+  }
+  const std::function<void(const EpochMetrics&)>& on_epoch() const { return on_epoch_; }
   /// Print progress (default true).
   FitOptions& progress(bool v) { return progress_ = v, *this; }
   bool progress() const { return progress_; }
@@ -78,6 +89,8 @@ struct FitOptions {
 
  private:
   int64_t epochs_ = 1;
+  int64_t start_epoch_ = 0;
+  std::function<void(const EpochMetrics&)> on_epoch_;
   optim::LRScheduler* scheduler_ = nullptr;
   optim::ReduceLROnPlateau* plateau_ = nullptr;
   DataLoader* test_loader_ = nullptr;
@@ -86,9 +99,10 @@ struct FitOptions {
   std::ostream* log_ = nullptr;
 };
 
-/// Trains `model` for options.epochs() epochs: per batch, loss = loss_fn(model(x), y), then
-/// zero_grad, backward, optimizer.step(). Runs in train mode and restores the model's previous
-/// mode at the end. Returns one record per epoch (also written to metrics_csv() if set).
+/// Trains `model` for options.epochs() - options.start_epoch() epochs: per batch, loss =
+/// loss_fn(model(x), y), then zero_grad, backward, optimizer.step(). Runs in train mode and
+/// restores the model's previous mode at the end. Returns one record per epoch (also written to
+/// metrics_csv() if set).
 std::vector<EpochMetrics> fit(Module& model, DataLoader& loader, optim::Optimizer& optimizer,
                               const LossFn& loss_fn, const FitOptions& options = {});
 /// fit for a model held by std::shared_ptr.

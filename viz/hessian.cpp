@@ -165,12 +165,7 @@ struct HessianOperator::Impl {
         hv = grad(outs, params, gouts, reuse, false, true);
       } catch (const std::exception& e) {
         t.grads.clear();
-        std::string msg = std::string("hvp: ") + e.what();
-        if (msg.find("double backward") != std::string::npos)
-          msg +=
-              " (a Hessian-vector product needs every op between the parameters and the loss "
-              "to be twice differentiable)";
-        throw std::runtime_error(msg);
+        throw std::runtime_error(std::string("hvp: ") + e.what());
       }
     }
     if (!reuse) t.grads.clear();

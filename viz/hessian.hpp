@@ -14,8 +14,7 @@
 // The Hessian is taken over the parameters with more than one dimension (weights, conv filters),
 // as the paper's code (hess_vec_prod.py); HessianOptions().all_parameters(true) includes biases
 // and BatchNorm parameters too (as PyHessian). Every op between the parameters and the loss must
-// be twice differentiable: conv2d and pooling are not in xgrad yet, and an HVP through them fails
-// with "conv2d: double backward is not supported".
+// be twice differentiable, as every xgrad op is (conv2d and pooling included).
 #include <cstddef>
 #include <cstdint>
 #include <functional>

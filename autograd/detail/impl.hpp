@@ -189,11 +189,6 @@ class SavedTensor {
   bool is_output_ = false;
 };
 
-/// For ops whose backward is not itself differentiable (conv2d, pooling): when the backward pass
-/// is being recorded, makes `grads` fail with a clear error if they are differentiated again
-/// with respect to anything they depend on: `inputs` lists grad_output and the saved tensors.
-void mark_not_twice_differentiable(const char* op, TensorList& grads, const TensorList& inputs);
-
 /// Releases a node reference without recursion, so destroying a deep graph cannot overflow the
 /// stack: nodes whose last reference goes away are freed in a loop instead of nested destructors.
 void release_node(std::shared_ptr<Node>&& node);

@@ -1,7 +1,9 @@
 // Convolution and pooling on NCHW tensors. Each op is fused (forward and backward are raw
 // kernels, not a graph of small Tensor ops) for speed: conv2d lowers one sample at a time to a
-// GEMM with im2col, so its backward is two GEMMs and a col2im. The price is that these backward
-// passes are not differentiable: differentiating them again throws a clear error.
+// GEMM with im2col, so its backward is two GEMMs and a col2im. The backward passes are linear in
+// grad_out (and conv2d's in the weight or input too), so when they are recorded (create_graph)
+// they are ops of their own on the same kernels, whose derivatives are again these ops:
+// differentiable any number of times.
 //
 // Geometry, as PyTorch (ceil_mode false): an output position o along an axis reads the input at
 // o*stride - padding + k*dilation for k in [0, kernel), and the output size is
@@ -494,6 +496,237 @@ void sum_pool_plane_backward(const T* g, T* gx, T scale, const Window& w) {
       }
     }
 }
+
+// ---- conv2d's backward as ops ----
+
+/// What conv2d's backward needs besides tensors: the window, both shapes and groups.
+struct ConvGeom {
+  Window w;
+  Shape xs, ws;  // input [N, C, H, W], weight [O, C / groups, kh, kw]
+  int64_t groups;
+};
+
+/// conv2d's backward kernels, each result only if asked: grad_input [N, C, H, W] from grad_out g
+/// [N, O, Ho, Wo] and weight wt, grad_weight [O, C / groups, kh, kw] from input x and g,
+/// grad_bias [O] from g. One pass over the samples, split over two cores as forward (the same
+/// halves whichever results are asked, so each is bit-identical either way).
+TensorList conv2d_backward_kernels(const Tensor& g, const Tensor& x, const Tensor& wt, bool need_x,
+                                   bool need_w, bool need_b, const ConvGeom& cg) {
+  const Window& w = cg.w;
+  const int64_t groups = cg.groups;
+  const auto N = static_cast<int64_t>(cg.xs[0]), C = static_cast<int64_t>(cg.xs[1]);
+  const auto O = static_cast<int64_t>(cg.ws[0]), Og = O / groups;
+  const int64_t CK = C * w.kh * w.kw, CKg = CK / groups, L = w.out_plane();
+  TensorList r(3);
+  if (need_x) r[0] = zeros(cg.xs, g.dtype());
+  if (need_w) r[1] = zeros(cg.ws, g.dtype());
+  if (need_b) r[2] = zeros({cg.ws[0]}, g.dtype());
+  // Part 1 of the batch split accumulates grad_weight and grad_bias into its own buffers, added
+  // to part 0's at the end.
+  const double macs = double(N) * double(O) * double(L) * double(CKg);
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const int64_t CKL = need_x || need_w ? CK * L : 0;
+    auto cols = scratch<T>("conv2d", CKL * (N >= 2 ? 2 : 1));
+    std::vector<T> part1_w(need_w && N >= 2 ? O * CKg : 0), part1_b(need_b && N >= 2 ? O : 0);
+    const std::vector<T> masks = one_run_masks<T>(w);
+    const T* go = g.impl()->data<T>();
+    const T* xd = need_w ? x.impl()->data<T>() : nullptr;
+    const T* wd = need_x ? wt.impl()->data<T>() : nullptr;
+    T* gx = need_x ? r[0].impl()->data<T>() : nullptr;
+    const int parts = split_samples(N, macs, [&](int64_t begin, int64_t end, int part) {
+      T* c = cols.get() + part * CKL;
+      T* gw = !need_w ? nullptr : part ? part1_w.data() : r[1].impl()->data<T>();
+      T* gb = !need_b ? nullptr : part ? part1_b.data() : r[2].impl()->data<T>();
+      for (int64_t n = begin; n < end; ++n) {
+        const T* gn = go + n * O * L;  // grad_out[n] [O, L]
+        if (gb)                        // grad_bias [O] += grad_out[n] [O, L] summed over L
+          for (int64_t o = 0; o < O; ++o) gb[o] += row_sum(gn + o * L, L);
+        if (gw) {
+          // per group: grad_weight [Og, CKg] += grad_out[n] [Og, L] x cols^T [L, CKg]
+          im2col(xd + n * C * w.in_plane(), c, C, w, masks);
+          for (int64_t q = 0; q < groups; ++q)
+            gemm<T>(false, true, Og, CKg, L, gn + q * Og * L, c + q * CKg * L, T(1),
+                    gw + q * Og * CKg);
+        }
+        if (gx) {
+          // per group: dcols [CKg, L] = weight^T [CKg, Og] x grad_out[n] [Og, L] (reusing
+          // cols); col2im adds it into grad_input[n] [C, H, W]
+          for (int64_t q = 0; q < groups; ++q)
+            gemm<T>(true, false, CKg, L, Og, wd + q * Og * CKg, gn + q * Og * L, T(0),
+                    c + q * CKg * L);
+          col2im(c, gx + n * C * w.in_plane(), C, w, masks);
+        }
+      }
+    });
+    if (parts == 2) {
+      if (need_w) {
+        T* gw = r[1].impl()->data<T>();
+        for (std::size_t i = 0; i < part1_w.size(); ++i) gw[i] += part1_w[i];
+      }
+      if (need_b) {
+        T* gb = r[2].impl()->data<T>();
+        for (std::size_t i = 0; i < part1_b.size(); ++i) gb[i] += part1_b[i];
+      }
+    }
+  });
+  return r;
+}
+
+/// conv2d(x, weight) without bias, with cg's stride, padding, dilation and groups.
+Tensor conv2d_like(const Tensor& x, const Tensor& weight, const ConvGeom& cg) {
+  const Window& w = cg.w;
+  return conv2d(x, weight, Tensor(), {w.sh, w.sw}, {w.ph, w.pw}, {w.dh, w.dw}, cg.groups);
+}
+
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& g, const ConvGeom& cg);
+
+/// grad_input [N, C, H, W] of conv2d from grad_out g [N, O, Ho, Wo] and weight, recorded: it is
+/// linear in each, d<gg, out>/dg = conv2d(gg, weight) and d<gg, out>/dweight =
+/// conv2d_weight_grad(gg, g).
+Tensor conv2d_input_grad(const Tensor& g, const Tensor& weight, const ConvGeom& cg) {
+  Tensor out = conv2d_backward_kernels(g, Tensor(), weight, true, false, false, cg)[0];
+  if (needs_grad({&g, &weight}))
+    record("conv2d_input_grad", out, {g, weight},
+           [sg = SavedTensor(weight.requires_grad() ? g : Tensor()),
+            sw = SavedTensor(g.requires_grad() ? weight : Tensor()),
+            cg](const Tensor& gg, Node& node) {
+             TensorList r(2);
+             if (node.needs_grad(0)) r[0] = conv2d_like(gg, sw.unpack(node), cg);
+             if (node.needs_grad(1)) r[1] = conv2d_weight_grad(gg, sg.unpack(node), cg);
+             return r;
+           });
+  return out;
+}
+
+/// grad_weight [O, C / groups, kh, kw] of conv2d from input x [N, C, H, W] and grad_out g
+/// [N, O, Ho, Wo], recorded: it is linear in each, d<gg, out>/dx = conv2d_input_grad(g, gg) and
+/// d<gg, out>/dg = conv2d(x, gg).
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& g, const ConvGeom& cg) {
+  Tensor out = conv2d_backward_kernels(g, x, Tensor(), false, true, false, cg)[1];
+  if (needs_grad({&x, &g}))
+    record("conv2d_weight_grad", out, {x, g},
+           [sx = SavedTensor(g.requires_grad() ? x : Tensor()),
+            sg = SavedTensor(x.requires_grad() ? g : Tensor()), cg](const Tensor& gg, Node& node) {
+             TensorList r(2);
+             if (node.needs_grad(0)) r[0] = conv2d_input_grad(sg.unpack(node), gg, cg);
+             if (node.needs_grad(1)) r[1] = conv2d_like(sx.unpack(node), gg, cg);
+             return r;
+           });
+  return out;
+}
+
+// ---- pooling's backward as ops ----
+
+/// max_pool2d's backward: grad_out g [N, C, Ho, Wo] added into grad_input [N, C, H, W] at the
+/// positions of the maxima. Recorded: its derivative is max_pool2d_gather at the same positions.
+Tensor max_pool2d_scatter(const Tensor& g, const std::shared_ptr<int64_t[]>& argmax,
+                          const Shape& xs, const Window& w);
+
+/// gg [N, C, H, W] read at the positions of the maxima -> [N, C, Ho, Wo] (0 for a window
+/// without one): the adjoint of max_pool2d_scatter, recorded with it as its derivative.
+Tensor max_pool2d_gather(const Tensor& gg, const std::shared_ptr<int64_t[]>& argmax,
+                         const Shape& xs, const Window& w) {
+  const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
+  Tensor out = empty({xs[0], xs[1], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},
+                     gg.dtype());
+  dispatch(gg.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* src = gg.impl()->data<T>();
+    T* y = out.impl()->data<T>();
+    for (int64_t q = 0; q < planes; ++q)
+      for (int64_t o = 0; o < L; ++o) {
+        const int64_t a = argmax[q * L + o];
+        y[q * L + o] = a >= 0 ? src[q * w.in_plane() + a] : T(0);
+      }
+  });
+  if (needs_grad({&gg}))
+    record("max_pool2d_gather", out, {gg}, [argmax, xs, w](const Tensor& g, Node&) {
+      return TensorList{max_pool2d_scatter(g, argmax, xs, w)};
+    });
+  return out;
+}
+
+Tensor max_pool2d_scatter(const Tensor& g, const std::shared_ptr<int64_t[]>& argmax,
+                          const Shape& xs, const Window& w) {
+  const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
+  // Disjoint 2x2 windows that tile the plane write every input once (no zero fill first).
+  const bool tiled = is_2x2_stride_2(w) && w.H % 2 == 0 && w.W % 2 == 0;
+  Tensor out = tiled ? empty(xs, g.dtype()) : zeros(xs, g.dtype());
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* go = g.impl()->data<T>();
+    T* gx = out.impl()->data<T>();
+    if (tiled) {
+      // as max_pool_2x2: rows rounded up to whole vectors where the buffers have room (the top
+      // row's extra writes land in the bottom row, written next; the bottom row's in the next
+      // window row)
+      const int64_t Wr = (w.Wo + 7) / 8 * 8, in_total = planes * w.in_plane();
+      const int64_t out_total = planes * L;
+      for (int64_t q = 0; q < planes; ++q)
+        for (int64_t oy = 0; oy < w.Ho; ++oy) {
+          const int64_t out_at = q * L + oy * w.Wo, in_at = q * w.in_plane() + 2 * oy * w.W;
+          const bool room = in_at + w.W + 2 * Wr <= in_total && out_at + Wr <= out_total;
+          const int64_t n = room ? Wr : w.Wo;
+          max_pool_row_2x2_backward(go + out_at, argmax.get() + out_at, gx + in_at, n,
+                                    2 * oy * w.W);
+          max_pool_row_2x2_backward(go + out_at, argmax.get() + out_at, gx + in_at + w.W, n,
+                                    (2 * oy + 1) * w.W);
+        }
+      return;
+    }
+    for (int64_t q = 0; q < planes; ++q)
+      for (int64_t o = 0; o < L; ++o)
+        if (const int64_t a = argmax[q * L + o]; a >= 0) gx[q * w.in_plane() + a] += go[q * L + o];
+  });
+  if (needs_grad({&g}))
+    record("max_pool2d_backward", out, {g}, [argmax, xs, w](const Tensor& gg, Node&) {
+      return TensorList{max_pool2d_gather(gg, argmax, xs, w)};
+    });
+  return out;
+}
+
+Tensor avg_pool2d_adjoint(const Tensor& g, const Shape& xs, const Window& w, double scale);
+
+/// avg_pool2d on a checked window: x [N, C, H, W] -> window sums times `scale` [N, C, Ho, Wo].
+/// Recorded; its derivative is avg_pool2d_adjoint.
+Tensor avg_pool2d_window(const Tensor& x, const Window& w, double scale) {
+  const Shape& xs = x.shape();
+  const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
+  Tensor out = empty({xs[0], xs[1], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},
+                     x.dtype());
+  dispatch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* xd = x.impl()->data<T>();
+    T* y = out.impl()->data<T>();
+    for (int64_t q = 0; q < planes; ++q)
+      sum_pool_plane(xd + q * w.in_plane(), y + q * L, static_cast<T>(scale), w);
+  });
+  if (needs_grad({&x}))
+    record("avg_pool2d", out, {x}, [xs, w, scale](const Tensor& g, Node&) {
+      return TensorList{avg_pool2d_adjoint(g, xs, w, scale)};
+    });
+  return out;
+}
+
+/// avg_pool2d's backward: grad_out g [N, C, Ho, Wo] spread evenly over each window -> grad_input
+/// [N, C, H, W]. Linear in g, recorded; its derivative is avg_pool2d itself.
+Tensor avg_pool2d_adjoint(const Tensor& g, const Shape& xs, const Window& w, double scale) {
+  const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
+  Tensor out = zeros(xs, g.dtype());
+  dispatch(g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* go = g.impl()->data<T>();
+    T* gx = out.impl()->data<T>();
+    for (int64_t q = 0; q < planes; ++q)
+      sum_pool_plane_backward(go + q * L, gx + q * w.in_plane(), static_cast<T>(scale), w);
+  });
+  if (needs_grad({&g}))
+    record("avg_pool2d_backward", out, {g}, [w, scale](const Tensor& gg, Node&) {
+      return TensorList{avg_pool2d_window(gg, w, scale)};
+    });
+  return out;
+}
 }  // namespace
 
 // ---- conv2d ----
@@ -572,70 +805,19 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
     record("conv2d", out, {input, weight, bias},
            // Saves only what backward reads: the input for grad_weight, the weight for grad_input.
            [sx = SavedTensor(weight.requires_grad() ? input : Tensor()),
-            sw = SavedTensor(input.requires_grad() ? weight : Tensor()), xs, ws, w,
-            groups](const Tensor& g, Node& node) {
+            sw = SavedTensor(input.requires_grad() ? weight : Tensor()),
+            cg = ConvGeom{w, xs, ws, groups}](const Tensor& g, Node& node) {
              const bool need_x = node.needs_grad(0), need_w = node.needs_grad(1),
                         need_b = node.needs_grad(2);
              const Tensor x = need_w ? sx.unpack(node) : Tensor();
              const Tensor wt = need_x ? sw.unpack(node) : Tensor();
-             const auto N = static_cast<int64_t>(xs[0]), C = static_cast<int64_t>(xs[1]);
-             const auto O = static_cast<int64_t>(ws[0]), Og = O / groups;
-             const int64_t CK = C * w.kh * w.kw, CKg = CK / groups, L = w.out_plane();
+             if (!needs_grad({&g, &x, &wt}))  // not recorded: all three in one pass
+               return conv2d_backward_kernels(g, x, wt, need_x, need_w, need_b, cg);
+             // Recording the backward pass (create_graph): the same kernels as recorded ops.
              TensorList r(3);
-             if (need_x) r[0] = zeros(xs, g.dtype());
-             if (need_w) r[1] = zeros(ws, g.dtype());
-             if (need_b) r[2] = zeros({ws[0]}, g.dtype());
-             // The batch split over two cores as in forward; part 1 accumulates grad_weight
-             // and grad_bias into its own buffers, added to part 0's at the end.
-             const double macs = double(N) * double(O) * double(L) * double(CKg);
-             dispatch(g.dtype(), [&](auto tag) {
-               using T = decltype(tag);
-               const int64_t CKL = need_x || need_w ? CK * L : 0;
-               auto cols = scratch<T>("conv2d", CKL * (N >= 2 ? 2 : 1));
-               std::vector<T> part1_w(need_w && N >= 2 ? O * CKg : 0),
-                   part1_b(need_b && N >= 2 ? O : 0);
-               const std::vector<T> masks = one_run_masks<T>(w);
-               const T* go = g.impl()->data<T>();
-               const T* xd = need_w ? x.impl()->data<T>() : nullptr;
-               const T* wd = need_x ? wt.impl()->data<T>() : nullptr;
-               T* gx = need_x ? r[0].impl()->data<T>() : nullptr;
-               const int parts = split_samples(N, macs, [&](int64_t begin, int64_t end, int part) {
-                 T* c = cols.get() + part * CKL;
-                 T* gw = !need_w ? nullptr : part ? part1_w.data() : r[1].impl()->data<T>();
-                 T* gb = !need_b ? nullptr : part ? part1_b.data() : r[2].impl()->data<T>();
-                 for (int64_t n = begin; n < end; ++n) {
-                   const T* gn = go + n * O * L;  // grad_out[n] [O, L]
-                   if (gb)  // grad_bias [O] += grad_out[n] [O, L] summed over L
-                     for (int64_t o = 0; o < O; ++o) gb[o] += row_sum(gn + o * L, L);
-                   if (gw) {
-                     // per group: grad_weight [Og, CKg] += grad_out[n] [Og, L] x cols^T [L, CKg]
-                     im2col(xd + n * C * w.in_plane(), c, C, w, masks);
-                     for (int64_t q = 0; q < groups; ++q)
-                       gemm<T>(false, true, Og, CKg, L, gn + q * Og * L, c + q * CKg * L, T(1),
-                               gw + q * Og * CKg);
-                   }
-                   if (gx) {
-                     // per group: dcols [CKg, L] = weight^T [CKg, Og] x grad_out[n] [Og, L]
-                     // (reusing cols); col2im adds it into grad_input[n] [C, H, W]
-                     for (int64_t q = 0; q < groups; ++q)
-                       gemm<T>(true, false, CKg, L, Og, wd + q * Og * CKg, gn + q * Og * L, T(0),
-                               c + q * CKg * L);
-                     col2im(c, gx + n * C * w.in_plane(), C, w, masks);
-                   }
-                 }
-               });
-               if (parts == 2) {
-                 if (need_w) {
-                   T* gw = r[1].impl()->data<T>();
-                   for (std::size_t i = 0; i < part1_w.size(); ++i) gw[i] += part1_w[i];
-                 }
-                 if (need_b) {
-                   T* gb = r[2].impl()->data<T>();
-                   for (std::size_t i = 0; i < part1_b.size(); ++i) gb[i] += part1_b[i];
-                 }
-               }
-             });
-             mark_not_twice_differentiable("conv2d", r, {g, x, wt});
+             if (need_x) r[0] = conv2d_input_grad(g, wt, cg);
+             if (need_w) r[1] = conv2d_weight_grad(x, g, cg);
+             if (need_b) r[2] = sum(g, {0, 2, 3});
              return r;
            });
   return out;
@@ -675,40 +857,7 @@ Tensor max_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
 
   if (grad)
     record("max_pool2d", out, {input}, [argmax, xs, w](const Tensor& g, Node&) {
-      const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
-      // grad_input [N, C, H, W]: each grad_out element goes to its window's maximum. Disjoint
-      // 2x2 windows that tile the plane write every input once (no zero fill first).
-      const bool tiled = is_2x2_stride_2(w) && w.H % 2 == 0 && w.W % 2 == 0;
-      TensorList r{tiled ? empty(xs, g.dtype()) : zeros(xs, g.dtype())};
-      dispatch(g.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        const T* go = g.impl()->data<T>();
-        T* gx = r[0].impl()->data<T>();
-        if (tiled) {
-          // as max_pool_2x2: rows rounded up to whole vectors where the buffers have room
-          // (the top row's extra writes land in the bottom row, written next; the bottom row's
-          // in the next window row)
-          const int64_t Wr = (w.Wo + 7) / 8 * 8, in_total = planes * w.in_plane();
-          const int64_t out_total = planes * L;
-          for (int64_t q = 0; q < planes; ++q)
-            for (int64_t oy = 0; oy < w.Ho; ++oy) {
-              const int64_t out_at = q * L + oy * w.Wo, in_at = q * w.in_plane() + 2 * oy * w.W;
-              const bool room = in_at + w.W + 2 * Wr <= in_total && out_at + Wr <= out_total;
-              const int64_t n = room ? Wr : w.Wo;
-              max_pool_row_2x2_backward(go + out_at, argmax.get() + out_at, gx + in_at, n,
-                                        2 * oy * w.W);
-              max_pool_row_2x2_backward(go + out_at, argmax.get() + out_at, gx + in_at + w.W, n,
-                                        (2 * oy + 1) * w.W);
-            }
-          return;
-        }
-        for (int64_t q = 0; q < planes; ++q)
-          for (int64_t o = 0; o < L; ++o)
-            if (const int64_t a = argmax[q * L + o]; a >= 0)
-              gx[q * w.in_plane() + a] += go[q * L + o];
-      });
-      mark_not_twice_differentiable("max_pool2d", r, {g});
-      return r;
+      return TensorList{max_pool2d_scatter(g, argmax, xs, w)};
     });
   return out;
 }
@@ -721,39 +870,9 @@ Tensor avg_pool2d(const Tensor& input, std::vector<int64_t> kernel_size,
   const Pair s = stride.empty() ? k : pair_arg("avg_pool2d", "stride", stride);
   const Pair p = pair_arg("avg_pool2d", "padding", padding);
   const Window w = make_window("avg_pool2d", input.shape(), k, s, p, {1, 1}, true);
-  const Shape& xs = input.shape();
-  const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
   // count_include_pad: every window divides by kh*kw. With ceil_mode false no window reaches
   // past the padding, so this is exactly PyTorch's divisor.
-  const double scale = 1.0 / (static_cast<double>(w.kh) * static_cast<double>(w.kw));
-
-  // out [N, C, Ho, Wo] = window sums / (kh*kw)
-  Tensor out = empty({xs[0], xs[1], static_cast<std::size_t>(w.Ho), static_cast<std::size_t>(w.Wo)},
-                     input.dtype());
-  dispatch(input.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T* x = input.impl()->data<T>();
-    T* y = out.impl()->data<T>();
-    for (int64_t q = 0; q < planes; ++q)
-      sum_pool_plane(x + q * w.in_plane(), y + q * L, static_cast<T>(scale), w);
-  });
-
-  if (needs_grad({&input}))
-    record("avg_pool2d", out, {input}, [xs, w, scale](const Tensor& g, Node&) {
-      const int64_t planes = static_cast<int64_t>(xs[0] * xs[1]), L = w.out_plane();
-      // grad_input [N, C, H, W]: each grad_out element spread evenly over its window
-      TensorList r{zeros(xs, g.dtype())};
-      dispatch(g.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        const T* go = g.impl()->data<T>();
-        T* gx = r[0].impl()->data<T>();
-        for (int64_t q = 0; q < planes; ++q)
-          sum_pool_plane_backward(go + q * L, gx + q * w.in_plane(), static_cast<T>(scale), w);
-      });
-      mark_not_twice_differentiable("avg_pool2d", r, {g});
-      return r;
-    });
-  return out;
+  return avg_pool2d_window(input, w, 1.0 / (static_cast<double>(w.kh) * static_cast<double>(w.kw)));
 }
 
 }  // namespace xg

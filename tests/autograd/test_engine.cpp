@@ -2,6 +2,7 @@
 // derivatives, in-place version checks, anomaly mode and very deep graphs.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -207,20 +208,23 @@ TEST_CASE(
   }
 }
 
-TEST_CASE("conv2d and pooling fail clearly when differentiated twice") {
+TEST_CASE("conv2d and pooling are differentiable twice (closed forms)") {
   Tensor x = randn({1, 1, 4, 4}, Dtype::float64).requires_grad_();
   Tensor w = randn({1, 1, 3, 3}, Dtype::float64).requires_grad_();
-  Tensor gx = grad({conv2d(x, w).pow(2.0).sum()}, {x}, {}, std::nullopt, true)[0];
-  CHECK_THROWS_WITH_AS(gx.sum().backward(),
-                       doctest::Contains("conv2d: double backward is not supported"),
-                       std::runtime_error);
-  // grad_output of a plain sum needs no grad, but grad_input still depends on the weight
-  Tensor gx_lin = grad({conv2d(x, w).sum()}, {x}, {}, std::nullopt, true)[0];
-  CHECK_THROWS_WITH_AS(grad({gx_lin.sum()}, {w}), doctest::Contains("conv2d: double backward"),
-                       std::runtime_error);
+  // grad_output of a plain sum needs no grad, but grad_input still depends on the weight:
+  // sum(dL/dx) = sum over the 2x2 outputs of sum(w), so d/dw = 4 everywhere
+  Tensor gx = grad({conv2d(x, w).sum()}, {x}, {}, std::nullopt, true)[0];
+  CHECK(grad({gx.sum()}, {w})[0].to_vector<double>() == std::vector<double>(9, 4.0));
+  // L = sum(max_pool(x)^2): dL/dx = 2 max at each window's maximum, so d/dx sum(dL/dx) = 2 there
   Tensor gp = grad({max_pool2d(x, {2, 2}).pow(2.0).sum()}, {x}, {}, std::nullopt, true)[0];
-  CHECK_THROWS_WITH_AS(gp.sum().backward(), doctest::Contains("max_pool2d: double backward"),
-                       std::runtime_error);
+  const std::vector<double> second = grad({gp.sum()}, {x})[0].to_vector<double>();
+  const std::vector<double> xv = x.to_vector<double>();
+  for (std::size_t k = 0; k < 16; ++k) {
+    const std::size_t r = k / 4, c = k % 4, r0 = r / 2 * 2, c0 = c / 2 * 2;
+    const double m = std::max(
+        {xv[r0 * 4 + c0], xv[r0 * 4 + c0 + 1], xv[(r0 + 1) * 4 + c0], xv[(r0 + 1) * 4 + c0 + 1]});
+    CHECK(second[k] == (xv[k] == m ? 2.0 : 0.0));
+  }
 }
 
 TEST_CASE("a second backward through a freed graph fails; retain_graph allows it") {

@@ -186,3 +186,46 @@ TEST_CASE("fit and evaluate errors name the problem") {
         "reduction)");
   CHECK(model.is_training());  // restored after the failure
 }
+
+TEST_CASE("fit resumes: start_epoch + loader epoch + optimizer state give the uninterrupted run") {
+  nn::TensorDataset data = nn::make_blobs(300, 3, 2, 1.0, 0);
+  auto run = [&](int64_t stop, int64_t resume_from, std::vector<int64_t>* seen) {
+    auto model = std::make_shared<Linear>(2, 3);
+    nn::DataLoader loader(data, nn::DataLoaderOptions(32).shuffle(true).seed(3));
+    optim::SGD opt(model->parameters(), optim::SGDOptions(0.05).momentum(0.9));
+    optim::StepLR sched(opt, 2, 0.5);
+    std::ostringstream log;
+    auto options = nn::FitOptions().epochs(stop).scheduler(sched).log(&log);
+    if (seen) options.on_epoch([seen](const nn::EpochMetrics& m) { seen->push_back(m.epoch); });
+    nn::fit(model, loader, opt, cross_entropy, options);
+    if (resume_from == 0) return model->state_dict();
+    // A new model and optimizer continue from the state after `stop` epochs.
+    auto model2 = std::make_shared<Linear>(2, 3);
+    model2->load_state_dict(model->state_dict());
+    optim::SGD opt2(model2->parameters(), optim::SGDOptions(0.05).momentum(0.9));
+    opt2.load_state_dict(opt.state_dict());
+    optim::StepLR sched2(opt2, 2, 0.5);
+    sched2.step(stop);
+    nn::DataLoader loader2(data, nn::DataLoaderOptions(32).shuffle(true).seed(3));
+    loader2.set_epoch(static_cast<uint64_t>(stop));
+    auto history =
+        nn::fit(model2, loader2, opt2, cross_entropy,
+                nn::FitOptions().epochs(resume_from).start_epoch(stop).scheduler(sched2).log(&log));
+    REQUIRE(history.size() == static_cast<std::size_t>(resume_from - stop));
+    CHECK(history.front().epoch == stop + 1);
+    return model2->state_dict();
+  };
+  std::vector<int64_t> seen;
+  const nn::NamedTensors straight = run(5, 0, &seen);
+  CHECK(seen == std::vector<int64_t>{1, 2, 3, 4, 5});
+  const nn::NamedTensors resumed = run(3, 5, nullptr);
+  REQUIRE(straight.size() == resumed.size());
+  for (std::size_t i = 0; i < straight.size(); ++i)
+    CHECK(straight[i].second.to_vector<float>() == resumed[i].second.to_vector<float>());
+  auto model = std::make_shared<Linear>(2, 3);
+  nn::DataLoader loader(data, nn::DataLoaderOptions(32));
+  optim::SGD opt(model->parameters(), optim::SGDOptions(0.05));
+  CHECK(error_of([&] {
+          nn::fit(model, loader, opt, cross_entropy, nn::FitOptions().epochs(2).start_epoch(2));
+        }) == "fit: start_epoch must be in [0, epochs), got 2 with epochs 2");
+}
