@@ -148,22 +148,13 @@ static void study(const std::string& name, const viz::ModelFactory& make,
   net->eval();
   const Tensor x = test_set.data(), y = test_set.targets();
   viz::LossFn loss = [&] { return loss_fn((*net)(x), y); };
-  try {
-    const viz::HessianEigen eig =
-        viz::hessian_eigenvalues(loss, net->named_parameters(), viz::HessianOptions().top_k(3));
-    std::printf(
-        "top Hessian eigenvalues: %.3f %.3f %.3f (%zu parameters, %zu Lanczos steps, "
-        "%.1f s)\n",
-        eig.eigenvalues[0], eig.eigenvalues[1], eig.eigenvalues[2], eig.dim, eig.iterations,
-        eig.seconds);
-  } catch (const std::exception& err) {
-    if (std::string(err.what()).find("double backward is not supported") == std::string::npos)
-      throw;
-    std::printf(
-        "top Hessian eigenvalues: not available: Hessian-vector products need conv2d and "
-        "max_pool2d to be twice differentiable, which this build's are not:\n  %s\n",
-        err.what());
-  }
+  const viz::HessianEigen eig =
+      viz::hessian_eigenvalues(loss, net->named_parameters(), viz::HessianOptions().top_k(3));
+  std::printf(
+      "top Hessian eigenvalues: %.3f %.3f %.3f (%zu parameters, %zu Lanczos steps, "
+      "%.1f s)\n",
+      eig.eigenvalues[0], eig.eigenvalues[1], eig.eigenvalues[2], eig.dim, eig.iterations,
+      eig.seconds);
   std::printf("pictures: %s_{interpolation,surface,trajectory}.png (data: the .csv files)\n",
               base.c_str());
 }
