@@ -1397,9 +1397,16 @@ void plot_images(const std::string& path, const std::vector<std::vector<double>>
         data[i * height + j] = std::clamp(im[(height - 1 - j) * width + i], lo, hi);
       columns[i] = data.data() + i * height;
     }
+    // One cell per pixel: with no transform PLplot spreads the width x height values over
+    // (width - 1) x (height - 1) cells (a 3 x 3 filter would show as 2 x 2); the tr1 grid of
+    // cell edges 0, 1, ..., width (and height) gives every value its own cell.
+    std::vector<double> ex(width + 1), ey(height + 1);
+    for (std::size_t i = 0; i <= width; ++i) ex[i] = static_cast<double>(i);
+    for (std::size_t j = 0; j <= height; ++j) ey[j] = static_cast<double>(j);
+    PLcGrid edges = grid_of(ex, ey);
     s.imagefr(columns.data(), static_cast<PLINT>(width), static_cast<PLINT>(height), 0,
-              static_cast<double>(width), 0, static_cast<double>(height), lo, hi, lo, hi, nullptr,
-              nullptr);
+              static_cast<double>(width), 0, static_cast<double>(height), lo, hi, lo, hi,
+              plcallback::tr1, &edges);
     s.col0(kDarkGrey);
     s.box("bc", 0, 0, "bc", 0, 0);
     if (!o.titles().empty()) {

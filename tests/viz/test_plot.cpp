@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <cstdint>
@@ -79,6 +80,63 @@ std::pair<uint32_t, uint32_t> png_size(const std::string& bytes) {
     return v;
   };
   return {be32(16), be32(20)};
+}
+
+/// Decodes an 8-bit, non-interlaced RGB or RGBA PNG (what cairo writes) into one grey value
+/// (mean of R, G, B) per pixel, row-major; empty if it is not such a PNG.
+std::vector<int> png_grey(const std::string& bytes) {
+  const auto [w, h] = png_size(bytes);
+  if (w == 0 || static_cast<unsigned char>(bytes[24]) != 8 || bytes[28] != 0) return {};
+  const int color = bytes[25];
+  const std::size_t bpp = color == 6 ? 4 : color == 2 ? 3 : 0;
+  if (bpp == 0) return {};
+  std::string idat;  // the IDAT chunks' data, concatenated
+  for (std::size_t at = 8; at + 8 <= bytes.size();) {
+    uint32_t len = 0;
+    for (std::size_t i = 0; i < 4; ++i) len = len << 8 | static_cast<unsigned char>(bytes[at + i]);
+    if (bytes.compare(at + 4, 4, "IDAT") == 0) idat += bytes.substr(at + 8, len);
+    at += 12 + len;
+  }
+  const std::size_t stride = w * bpp;
+  std::vector<unsigned char> raw(h * (stride + 1));
+  uLongf n = raw.size();
+  if (uncompress(raw.data(), &n, reinterpret_cast<const Bytef*>(idat.data()), idat.size()) !=
+          Z_OK ||
+      n != raw.size())
+    return {};
+  std::vector<unsigned char> img(h * stride), zero(stride, 0);
+  for (std::size_t r = 0; r < h; ++r) {  // undo the per-row filters (PNG spec, section 9)
+    const unsigned char* in = &raw[r * (stride + 1) + 1];
+    unsigned char* out = &img[r * stride];
+    const unsigned char* up = r ? &img[(r - 1) * stride] : zero.data();
+    for (std::size_t i = 0; i < stride; ++i) {
+      const int a = i >= bpp ? out[i - bpp] : 0, b = up[i], c = i >= bpp ? up[i - bpp] : 0;
+      int pred = 0;
+      switch (raw[r * (stride + 1)]) {
+        case 1:
+          pred = a;
+          break;
+        case 2:
+          pred = b;
+          break;
+        case 3:
+          pred = (a + b) / 2;
+          break;
+        case 4: {
+          const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+          pred = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+          break;
+        }
+        default:
+          break;
+      }
+      out[i] = static_cast<unsigned char>(in[i] + pred);
+    }
+  }
+  std::vector<int> grey(w * h);
+  for (std::size_t i = 0; i < grey.size(); ++i)
+    grey[i] = (img[i * bpp] + img[i * bpp + 1] + img[i * bpp + 2]) / 3;
+  return grey;
 }
 
 bool is_svg(const std::string& bytes) {
@@ -616,4 +674,24 @@ TEST_CASE("plot_images: a grid of small images with captions; bad sizes named") 
   e = error_of([&] { viz::plot_images(dir / "x.png", images, 4, 3); });
   CHECK(contains(e, "image 2 has a non-finite value"));
   CHECK(dir.files().size() == 2);
+}
+
+TEST_CASE("plot_images: every value gets its own cell (a 1 x 2 image is half black, half white)") {
+  TempDir dir;
+  // One image of 1 row and 2 pixels, 0 and 1 on a grey scale: the left half of the panel must
+  // be black and the right half white. (Drawn as samples at grid points, PLplot would spread
+  // 1 x 2 values over 0 x 1 cells and draw nothing.)
+  viz::plot_images(dir / "two.png", {{0.0, 1.0}}, 1, 2, viz::ImageGridOptions().width(400));
+  const std::vector<int> grey = png_grey(read_all(dir / "two.png"));
+  const auto [w, h] = png_size(read_all(dir / "two.png"));
+  REQUIRE(grey.size() == std::size_t(w) * h);
+  std::size_t black = 0;
+  for (int v : grey) black += v < 40;
+  // The panel is about 400 x 200 pixels: half of it black is ~40,000 pixels; the frame alone
+  // is well under 2,000.
+  CHECK(black > 10000);
+  // Along the middle row: black on the left of the centre, white on the right.
+  const std::size_t mid = std::size_t(h) / 2;
+  CHECK(grey[mid * w + w / 4] < 40);
+  CHECK(grey[mid * w + 3 * w / 4] > 215);
 }
