@@ -16,6 +16,26 @@
 
 namespace xgcli {
 
+/// CLI11 check: a number greater than 0 (or >= 0 with allow_zero). CLI::PositiveNumber's message
+/// prints the whole double range ("not in range 0.000000 to 1797...").
+inline CLI::Validator number_above_zero(bool allow_zero = false) {
+  return CLI::Validator(
+      [allow_zero](std::string& text) -> std::string {
+        double v = 0;
+        try {
+          std::size_t used = 0;
+          v = std::stod(text, &used);
+          if (used != text.size()) return "'" + text + "' is not a number";
+        } catch (const std::exception&) {
+          return "'" + text + "' is not a number";
+        }
+        if (std::isnan(v) || (allow_zero ? v < 0 : v <= 0))
+          return std::string("must be ") + (allow_zero ? ">= 0" : "> 0") + ", got " + text;
+        return "";
+      },
+      allow_zero ? "NUMBER >= 0" : "NUMBER > 0");
+}
+
 using namespace xg;
 
 // ---- models, data, folders, checkpoints (common.cpp) ----

@@ -35,7 +35,7 @@ void add_graph(CLI::App& app) {
       ->check(CLI::IsMember(model_names()))
       ->capture_default_str();
   cmd->add_option("--batch-size", a->batch, "Batch size shown in the shapes")
-      ->check(CLI::PositiveNumber)
+      ->check(number_above_zero())
       ->capture_default_str();
   cmd->add_option("--out", a->out, "Picture to write: .svg, .png, .pdf or .dot")
       ->capture_default_str();

@@ -245,7 +245,7 @@ void add_landscape(CLI::App& app) {
   CLI::App* hess = cmd->add_subcommand("hessian", "Top Hessian eigenvalues at the trained point");
   common(hess);
   hess->add_option("--top-k", s->top_k, "Number of eigenvalues")
-      ->check(CLI::PositiveNumber)
+      ->check(number_above_zero())
       ->capture_default_str();
   hess->callback([s] { std::cout << landscape_hessian(*s) << "\n"; });
 }

@@ -238,10 +238,10 @@ void add_train(CLI::App& app) {
       ->check(CLI::IsMember(model_names()))
       ->capture_default_str();
   cmd->add_option("--epochs", s->epochs, "Passes over the training images")
-      ->check(CLI::PositiveNumber)
+      ->check(number_above_zero())
       ->capture_default_str();
   cmd->add_option("--batch-size", s->batch_size, "Examples per step")
-      ->check(CLI::PositiveNumber)
+      ->check(number_above_zero())
       ->capture_default_str();
   cmd->add_option("--optimizer", s->optimizer,
                   "sgd, momentum (SGD with momentum 0.9), adam or adamw")
@@ -249,15 +249,15 @@ void add_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--lr", s->lr,
                   "Learning rate (default: 0.05 mlp, 0.01 softmax and cnn; 1e-3 for adam/adamw)")
-      ->check(CLI::PositiveNumber);
+      ->check(number_above_zero());
   cmd->add_option("--weight-decay", s->weight_decay, "Weight decay (default: 5e-4; 0 for softmax)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(number_above_zero(true));
   cmd->add_option("--scheduler", s->scheduler,
                   "none, cosine (lr to 0 over the epochs) or step (x0.1 every epochs/3)")
       ->check(CLI::IsMember({"none", "cosine", "step"}))
       ->capture_default_str();
   cmd->add_option("--seed", s->seed, "Seed of the initial weights and the shuffle")
-      ->check(CLI::NonNegativeNumber)
+      ->check(number_above_zero(true))
       ->capture_default_str();
   cmd->add_option("--threads", s->threads, "OpenBLAS threads (0: as configured)");
   cmd->add_option("--data", s->data,
