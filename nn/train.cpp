@@ -11,6 +11,7 @@
 #include <iostream>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 
 #include "autograd/extend.hpp"
 #include "autograd/grad_mode.hpp"
@@ -18,6 +19,15 @@
 
 namespace xg::nn {
 namespace {
+
+/// Throws std::runtime_error built from streamable parts: a file that cannot be opened, read or
+/// written (fail() is for bad arguments), as nn::save/load, viz::render and the plots do.
+template <typename... Args>
+[[noreturn]] void io_fail(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  throw std::runtime_error(os.str());
+}
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 using Clock = std::chrono::steady_clock;
@@ -161,14 +171,14 @@ EvalResult evaluate(Module& model, DataLoader& loader, const LossFn& loss_fn) {
 
 void write_metrics_csv(const std::vector<EpochMetrics>& metrics, const std::string& path) {
   std::ofstream f(path, std::ios::trunc);
-  XG_CHECK(f.good(), "write_metrics_csv: cannot open ", path, " for writing");
+  if (!f.good()) io_fail("write_metrics_csv: cannot open ", path, " for writing");
   f << "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\n";
   for (const EpochMetrics& m : metrics)
     f << m.epoch << "," << csv_value(m.train_loss) << "," << csv_value(m.train_acc) << ","
       << csv_value(m.test_loss) << "," << csv_value(m.test_acc) << "," << csv_value(m.lr) << ","
       << csv_value(m.seconds) << "\n";
   f.flush();
-  XG_CHECK(f.good(), "write_metrics_csv: writing ", path, " failed");
+  if (!f.good()) io_fail("write_metrics_csv: writing ", path, " failed");
 }
 
 std::vector<EpochMetrics> fit(Module& model, DataLoader& loader, optim::Optimizer& optimizer,

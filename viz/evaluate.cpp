@@ -427,17 +427,17 @@ void write_atomic(const char* who, const std::string& path, const std::string& t
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    XG_CHECK(f.good(), who, ": cannot open ", tmp, " for writing (", path, ")");
+    if (!f.good()) detail::io_fail(who, ": cannot open ", tmp, " for writing (", path, ")");
     f << text;
     f.flush();
     if (!f.good()) {
       std::remove(tmp.c_str());
-      fail(who, ": writing ", tmp, " failed");
+      detail::io_fail(who, ": writing ", tmp, " failed");
     }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
-    fail(who, ": cannot rename ", tmp, " to ", path);
+    detail::io_fail(who, ": cannot rename ", tmp, " to ", path);
   }
 }
 
@@ -465,7 +465,7 @@ struct Row {
 std::vector<Row> read_rows(const char* who, const std::string& path, std::size_t& dims,
                            long* partial) {
   std::ifstream f(path, std::ios::binary);
-  XG_CHECK(f.good(), who, ": cannot open ", path);
+  if (!f.good()) detail::io_fail(who, ": cannot open ", path);
   std::stringstream ss;
   ss << f.rdbuf();
   const std::string text = ss.str();
@@ -770,7 +770,7 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   // Opens csv for appending and locks it, so that two runs never write one file.
   auto open_locked = [&] {
     file.reset(std::fopen(csv.c_str(), "ab"));
-    XG_CHECK(file != nullptr, who, ": cannot open ", csv, " for writing");
+    if (!file) detail::io_fail(who, ": cannot open ", csv, " for writing");
     XG_CHECK(::flock(::fileno(file.get()), LOCK_EX | LOCK_NB) == 0, who, ": ", csv,
              " is being written by another run (it is locked)");
   };

@@ -236,17 +236,17 @@ void write_path_csv(const ProjectedPath& path, const std::vector<std::string>& n
   const std::string tmp = csv + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    XG_CHECK(f.good(), "write_path_csv: cannot open ", tmp, " for writing");
+    if (!f.good()) detail::io_fail("write_path_csv: cannot open ", tmp, " for writing (", csv, ")");
     f << text;
     f.flush();
     if (!f.good()) {
       std::remove(tmp.c_str());
-      fail("write_path_csv: writing ", tmp, " failed");
+      detail::io_fail("write_path_csv: writing ", tmp, " failed");
     }
   }
   if (std::rename(tmp.c_str(), csv.c_str()) != 0) {
     std::remove(tmp.c_str());
-    fail("write_path_csv: cannot rename ", tmp, " to ", csv);
+    detail::io_fail("write_path_csv: cannot rename ", tmp, " to ", csv);
   }
 }
 
