@@ -24,8 +24,9 @@ std::vector<std::size_t> reduce_dims(const char* op, const Tensor& a, std::vecto
     for (std::size_t d = 0; d < a.dim(); ++d) out.push_back(d);
   for (int64_t d : dims) out.push_back(wrap_dim(op, d, a.dim(), a.shape()));
   std::sort(out.begin(), out.end());
-  if (std::adjacent_find(out.begin(), out.end()) != out.end())
-    fail(op, ": dimension repeated in the list of dims for a tensor of shape ", a.shape());
+  if (auto rep = std::adjacent_find(out.begin(), out.end()); rep != out.end())
+    fail(op, ": dimension ", *rep, " repeated in the list of dims for a tensor of shape ",
+         a.shape());
   return out;
 }
 
