@@ -120,15 +120,16 @@ TrainResult train(const TrainSettings& s) {
                                        .seed(static_cast<uint64_t>(s.seed))
                                        .prefetch(true));
   nn::DataLoader test_loader(test_set, nn::DataLoaderOptions(1000));
-  std::cout << "Fashion-MNIST from " << train_set.root() << ": " << train_set.size()
-            << " training and " << test_set.size() << " test images\n";
 
-  // 2. The output folder: writable, and holding no other run unless resuming it.
+  // 2. The output folder: writable, and holding no other run unless resuming it (checked before
+  // anything is printed, so that an error is the only line).
   prepare_folder(s.out);
   std::vector<std::string> found = run_checkpoints(s.out);
   if (!found.empty() && !s.resume)
     throw std::runtime_error(s.out + " already holds a run (" + found.back() +
                              "); pass --resume to continue it or choose another --out");
+  std::cout << "Fashion-MNIST from " << train_set.root() << ": " << train_set.size()
+            << " training and " << test_set.size() << " test images\n";
   int64_t done = 0;
   if (!found.empty()) {  // same settings?
     const nn::Metadata meta = nn::read_metadata(found.back());
