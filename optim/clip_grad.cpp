@@ -45,8 +45,7 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   if (!inf_norm) total = norm_type == 2.0 ? std::sqrt(total) : std::pow(total, 1.0 / norm_type);
   if (error_if_nonfinite && !std::isfinite(total))
     fail("clip_grad_norm_: the total norm of order ", format_value(norm_type),
-         " for gradients from `parameters` is non-finite (", format_value(total),
-         "), so it cannot be clipped");
+         " for gradients from `parameters` is non-finite, so it cannot be clipped");
   const double coef = max_norm / (total + 1e-6);
   if (coef < 1.0) {
     NoGradGuard no_grad;
