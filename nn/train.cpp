@@ -191,6 +191,22 @@ std::vector<EpochMetrics> fit(Module& model, DataLoader& loader, optim::Optimize
   XG_CHECK(!optimizer.param_groups().empty(), "fit: the optimizer has no parameter groups");
   XG_CHECK(options.test_loader() != &loader,
            "fit: the test loader is the training loader (pass a separate DataLoader)");
+  XG_CHECK(!options.scheduler() || &options.scheduler()->optimizer() == &optimizer,
+           "fit: the scheduler (FitOptions::scheduler) sets the learning rates of another "
+           "optimizer than the one given to fit");
+  {  // an optimizer built from another model's parameters would train nothing here
+    const TensorList own = model.parameters();
+    std::size_t given = 0;
+    bool shared = own.empty();
+    for (const auto& group : optimizer.param_groups())
+      for (const Tensor& p : group.params()) {
+        ++given;
+        for (const Tensor& q : own) shared = shared || p.is_same(q);
+      }
+    XG_CHECK(shared, "fit: none of the optimizer's ", given, " parameters belongs to the model (",
+             model.type_name(), ", ", own.size(),
+             " parameters); build the optimizer from model.parameters()");
+  }
   std::ostream& out = options.log() ? *options.log() : std::cerr;
   const bool terminal = options.log() == nullptr && ::isatty(STDERR_FILENO) == 1;
   const bool show = options.progress();
