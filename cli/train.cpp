@@ -260,11 +260,13 @@ void add_train(CLI::App& app) {
   cmd->add_option("--seed", s->seed, "Seed of the initial weights and the shuffle")
       ->check(number_above_zero(true))
       ->capture_default_str();
-  cmd->add_option("--threads", s->threads, "OpenBLAS threads (0: as configured)");
+  cmd->add_option("--threads", s->threads, "OpenBLAS threads (0: as configured)")
+      ->check(number_above_zero(true));
   cmd->add_option("--data", s->data,
                   "Folder of Fashion-MNIST (default: $XGRAD_DATA, else the "
                   "dataset-fashion-mnist package's)");
-  cmd->add_option("--limit", s->limit, "Use only the first N training and test images (0: all)");
+  cmd->add_option("--limit", s->limit, "Use only the first N training and test images (0: all)")
+      ->check(number_above_zero(true));
   cmd->add_option("--out", s->out, "Output folder (default: runs/MODEL)");
   cmd->add_flag("--resume", s->resume, "Continue the run in --out from its last checkpoint");
   cmd->add_flag("--report", *report, "Also write report.html in --out");
