@@ -1105,7 +1105,7 @@ TEST_CASE("misuse table: nn layers and modules") {
        },
        Throws::invalid_argument,
        {"[2, 100]", "784"}},
-      {"CNN on a 4x4 image after two pools of 2 (and 3x3 convs)",
+      {"CNN for 2x2 images with three pooled blocks",
        [] {
          nn::CNN(nn::CNNOptions().image_size(2).channels({4, 4, 4}));
        },
@@ -1187,6 +1187,18 @@ TEST_CASE("misuse table: nn layers and modules") {
        },
        Throws::invalid_argument,
        {"Dotted", "a.b", "'.'"}},
+      {"an optimizer over a model whose only layer was never registered",
+       [] {
+         struct Forgot : nn::Module {
+           std::shared_ptr<nn::Linear> fc = std::make_shared<nn::Linear>(4, 2);  // not registered
+           Forgot() : Module("Forgot") {}
+           Tensor forward(const Tensor& x) override { return (*fc)(x); }
+         };
+         Forgot m;
+         optim::SGD(m.parameters(), 0.1);
+       },
+       Throws::invalid_argument,
+       {"SGD", "empty parameter list", "register_module"}},
       {"an empty parameter name",
        [] { nn::Module("Net").register_parameter("", zeros({2})); },
        Throws::invalid_argument,
