@@ -2619,7 +2619,9 @@ TEST_CASE("misuse table: viz") {
 
 // =============================================================================== cli
 
-#ifdef XGRAD_CLI
+#ifndef XGRAD_CLI
+#error "XGRAD_CLI (the path of the built xgrad) must be defined: see tests/CMakeLists.txt"
+#endif
 namespace {
 
 struct CliRun {
@@ -2724,4 +2726,3 @@ TEST_CASE("misuse table: the xgrad command line") {
   }
   CHECK_FALSE(fs::exists(never));
 }
-#endif
