@@ -11,11 +11,15 @@
 
 namespace xgfuzz {
 
-/// A folder of this process's own under /dev/shm (or /tmp), made once, removed at exit.
+/// A folder of this process's own under $XGRAD_FUZZ_SCRATCH (run.sh sets it and removes it after
+/// a crash, which skips atexit), else /dev/shm (or /tmp); made once, removed at a normal exit.
 inline const std::string& scratch_dir() {
   // Never destroyed: the atexit handler below must still find it after static destructors ran.
   static const std::string* dir = [] {
-    const std::string base = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    const char* env = std::getenv("XGRAD_FUZZ_SCRATCH");
+    const std::string base = env && *env                       ? env
+                             : ::access("/dev/shm", W_OK) == 0 ? "/dev/shm"
+                                                               : "/tmp";
     auto* d = new std::string(base + "/xgrad-fuzz-" + std::to_string(::getpid()));
     (void)std::system(("mkdir -p '" + *d + "'").c_str());
     std::atexit([] { (void)std::system(("rm -rf '" + *dir + "'").c_str()); });

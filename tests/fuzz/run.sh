@@ -14,8 +14,11 @@ shift 2
 targets=("$@")
 ((${#targets[@]})) || targets=(fuzz_idx fuzz_idx_gz fuzz_safetensors fuzz_dot fuzz_cli_files)
 cmake --build "$build" -j2 --target "${targets[@]}"
-work="$(mktemp -d /tmp/xgrad-fuzz-run.XXXXXX)"
+shm=/tmp
+[ -w /dev/shm ] && shm=/dev/shm
+work="$(mktemp -d "$shm/xgrad-fuzz-run.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+export XGRAD_FUZZ_SCRATCH="$work"  # the targets' per-input files (in memory where /dev/shm is)
 # Graphviz and fontconfig keep caches for the process's life (see .ci/lsan.supp).
 export LSAN_OPTIONS="suppressions=$here/../../.ci/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
