@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "cli/common.hpp"
@@ -33,61 +32,6 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name,
   if (name == "adamw")
     return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(lr).weight_decay(wd));
   throw std::invalid_argument("unknown optimizer '" + name + "'");
-}
-
-/// Saves an optimizer's state (buffers as tensors "g<group>.p<param>.<buffer>", options and step
-/// counts as JSON in the metadata) to a safetensors file.
-void save_optimizer(const optim::Optimizer& opt, const std::string& path, int64_t epoch) {
-  const optim::OptimizerStateDict d = opt.state_dict();
-  nlohmann::json groups = nlohmann::json::array();
-  nn::NamedTensors tensors;
-  for (std::size_t g = 0; g < d.groups.size(); ++g) {
-    const auto& group = d.groups[g];
-    nlohmann::json j;
-    for (const auto& [k, v] : group.doubles) j["doubles"][k] = fmt(v, 17);  // text: NaN-safe
-    for (const auto& [k, v] : group.bools) j["bools"][k] = v;
-    j["shapes"] = group.shapes;
-    for (std::size_t p = 0; p < group.state.size(); ++p) {
-      j["steps"].push_back(group.state[p].step);
-      for (const auto& [name, t] : group.state[p].buffers)
-        tensors.emplace_back("g" + std::to_string(g) + ".p" + std::to_string(p) + "." + name, t);
-    }
-    groups.push_back(j);
-  }
-  nn::save(
-      tensors, path,
-      {{"optimizer", d.optimizer}, {"epoch", std::to_string(epoch)}, {"groups", groups.dump()}});
-}
-
-/// Restores what save_optimizer wrote into `opt` (same optimizer, same parameter shapes).
-void load_optimizer(optim::Optimizer& opt, const std::string& path) {
-  nn::Checkpoint ck = nn::load_file(path);
-  optim::OptimizerStateDict d;
-  d.optimizer = ck.metadata.at("optimizer");
-  const nlohmann::json groups = nlohmann::json::parse(ck.metadata.at("groups"));
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    const nlohmann::json& j = groups[g];
-    optim::OptimizerStateDict::Group group;
-    if (j.contains("doubles"))
-      for (auto& [k, v] : j["doubles"].items()) group.doubles[k] = std::stod(v.get<std::string>());
-    if (j.contains("bools"))
-      for (auto& [k, v] : j["bools"].items()) group.bools[k] = v.get<bool>();
-    group.shapes = j["shapes"].get<std::vector<Shape>>();
-    group.state.resize(group.shapes.size());
-    if (j.contains("steps"))
-      for (std::size_t p = 0; p < j["steps"].size() && p < group.state.size(); ++p)
-        group.state[p].step = j["steps"][p].get<int64_t>();
-    d.groups.push_back(group);
-  }
-  for (const auto& [name, t] : ck.tensors) {  // "g0.p3.exp_avg"
-    const auto dot1 = name.find('.'), dot2 = name.find('.', dot1 + 1);
-    const std::size_t g = std::stoul(name.substr(1, dot1 - 1));
-    const std::size_t p = std::stoul(name.substr(dot1 + 2, dot2 - dot1 - 2));
-    if (g >= d.groups.size() || p >= d.groups[g].state.size())
-      throw std::runtime_error(path + ": tensor " + name + " names no parameter");
-    d.groups[g].state[p].buffers[name.substr(dot2 + 1)] = t;
-  }
-  opt.load_state_dict(d);
 }
 
 }  // namespace

@@ -195,9 +195,9 @@ IdxData read_idx(const std::string& path) {
   }
 
   // gzip: the decompressed length is unknown until read, so read in chunks and let the buffer
-  // grow with the data actually there (a lying header allocates at most one chunk ahead).
-  constexpr std::size_t kChunk = std::size_t{1} << 22;
-  out.bytes.reserve(std::min(claimed, std::size_t{1} << 26));  // 64 MiB at most up front
+  // grow with the data actually there (geometrically, by the vector): a lying header allocates
+  // at most one 64 KiB chunk ahead of the data (it used to reserve 64 MiB up front).
+  constexpr std::size_t kChunk = std::size_t{1} << 16;
   std::size_t have = 0;
   while (have < claimed) {
     const std::size_t want = std::min(kChunk, claimed - have);

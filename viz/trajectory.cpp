@@ -55,11 +55,12 @@ Direction unflatten(const double* v, const nn::NamedTensors& like, DirectionKind
   std::size_t o = 0;
   for (const auto& [name, t] : like) {
     Tensor x = zeros(t.shape(), t.dtype());
+    const std::size_t n = t.numel();  // the lambda cannot capture the binding t (C++17)
     if (t.dtype() != Dtype::int64) {
       dispatch(t.dtype(), [&](auto tag) {
         using T = decltype(tag);
         T* p = x.data_ptr<T>();
-        for (std::size_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(v[o + i]);
+        for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<T>(v[o + i]);
       });
       o += t.numel();
     }
