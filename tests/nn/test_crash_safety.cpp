@@ -184,7 +184,8 @@ TEST_CASE("crash safety: 30 random SIGKILLs of a child saving in a loop") {
   std::uniform_int_distribution<long> delay(0, 3 * std::max<long>(save_us, 200));
   int last = 0, next = 1;
   std::size_t torn_temps = 0, whole_temps = 0, advanced = 0;
-  for (int kill = 0; kill < 30; ++kill) {
+  // 30 kills, and more (up to 300) until one has landed inside a save and left a temp file.
+  for (int kill = 0; kill < 30 || (torn_temps + whole_temps == 0 && kill < 300); ++kill) {
     CAPTURE(kill);
     int ready[2];
     REQUIRE(::pipe(ready) == 0);
