@@ -519,7 +519,9 @@ bool Builder::binary(int x) {
                 [x, y](const Slots& s) { return minimum(s[x], s[y]); });
     case 6: {
       const int p = positive(x);
-      if (ty.numel() && max_of(xg::abs(ty.detach())) > 3) return false;
+      // |e| <= 3, and e != 0: there d/da is 0 by convention (as PyTorch, for 0^e), which
+      // drops the second derivative a^(e-1) of e a^(e-1) with respect to e
+      if (ty.numel() && (max_of(xg::abs(ty.detach())) > 3 || min_abs(ty) < kMargin)) return false;
       return add_op(
                  "xg::pow(" + name(p) + ", " + b + ")",
                  [p, y](const Slots& s) { return pow(s[p], s[y]); }, {p, y}, false) >= 0;
@@ -1033,7 +1035,8 @@ bool Builder::linalg(int x) {
       const std::size_t kh = static_cast<std::size_t>(uniform(1, 2)),
                         kw = static_cast<std::size_t>(uniform(1, 2));
       if (s[2] + 2 * pad < (kh - 1) * dil + 1 || s[3] + 2 * pad < (kw - 1) * dil + 1) return false;
-      if (c == 0 || s[0] == 0) return false;
+      if (c == 0 || s[0] == 0 || s[2] == 0 || s[3] == 0)
+        return false;  // an empty plane is an error
       const int w = add_input({o, c / static_cast<std::size_t>(groups), kh, kw});
       const int b = add_input({o});
       return add_op(
@@ -1197,8 +1200,9 @@ void Builder::build() {
         others.push_back((int)i);
     if (!others.empty()) {
       const int o = pick(others), x = output_;
-      const int j = add_op(name(x) + " + " + name(o) + ".sum()",
-                           [x, o](const Slots& v) { return v[x] + v[o].sum(); }, {x, o}, true);
+      const int j = add_op(
+          name(x) + " + " + name(o) + ".sum()",
+          [x, o](const Slots& v) { return v[x] + v[o].sum(); }, {x, o}, true);
       if (j >= 0) output_ = j;
     }
   }
