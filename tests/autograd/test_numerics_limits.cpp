@@ -65,6 +65,11 @@ const std::map<std::string, Fn>& cases() {
        }},
       {"softmax_inf_rows", [](const Tensor& x) { return softmax(x, 1); }},
       {"log_softmax_inf_rows", [](const Tensor& x) { return log_softmax(x, 1); }},
+      {"cross_entropy_inf_rows",
+       [](const Tensor& x) {
+         return F::cross_entropy(x, tensor({0, 0, 0, 1}, {4}, Dtype::int64),
+                                 nn::CrossEntropyLossOptions().reduction(nn::Reduction::none));
+       }},
       {"sigmoid_100", [](const Tensor& x) { return sigmoid(x); }},
       {"bce_sigmoid_100",
        [](const Tensor& x) {

@@ -46,6 +46,8 @@ cases = [
      lambda x: F.cross_entropy(x, torch.tensor(targets), reduction="none")),
     ("softmax_inf_rows", inf_rows, [4, 3], lambda x: F.softmax(x, 1)),
     ("log_softmax_inf_rows", inf_rows, [4, 3], lambda x: F.log_softmax(x, 1)),
+    ("cross_entropy_inf_rows", inf_rows, [4, 3],
+     lambda x: F.cross_entropy(x, torch.tensor([0, 0, 0, 1]), reduction="none")),
     ("sigmoid_100", [-100.0, -50.0, -20.0, 0.0, 20.0, 50.0, 100.0], [7], torch.sigmoid),
     ("bce_sigmoid_100", [-100.0, -100.0, 100.0, 100.0, 0.0, 30.0], [6],
      lambda x: F.binary_cross_entropy(torch.sigmoid(x), torch.tensor([0.0, 1.0, 0.0, 1.0, 0.5, 1.0], dtype=x.dtype),
