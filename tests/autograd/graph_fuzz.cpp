@@ -191,6 +191,7 @@ class Builder {
   int pick_slot();
   int positive(int x);
   int partner(int x, bool must_broadcast_to_x);
+  int to_4d(int x);
 
   // ---- step kinds (each returns false when it did not apply) ----
   bool unary(int x);
@@ -373,6 +374,23 @@ int Builder::partner(int x, bool must_broadcast_to_x) {
       return coin(0.8) ? add_input(p) : add_constant(p, -2.0, 2.0);
   }
   return add_input(sx);
+}
+
+/// x reshaped to [N, C, H, W] with H, W >= 2 (x itself when it is 4-D), or -1.
+int Builder::to_4d(int x) {
+  const Tensor t = slots_[static_cast<std::size_t>(x)];
+  if (t.dim() == 4) return x;
+  const std::size_t n = t.numel();
+  std::vector<Shape> options;
+  for (std::size_t c = 1; c <= 2; ++c)
+    for (std::size_t h = 2; h <= 4; ++h)
+      for (std::size_t w = 2; w <= 4; ++w)
+        if (n > 0 && n % (c * h * w) == 0) options.push_back({n / (c * h * w), c, h, w});
+  if (options.empty()) return -1;
+  const Shape ns = pick(options);
+  return add_op(
+      name(x) + ".reshape(" + shape_code(ns) + ")",
+      [x, ns](const Slots& v) { return v[x].reshape(ns); }, {x}, false, x);
 }
 
 // ---- unary ----
@@ -967,6 +985,8 @@ bool Builder::indexing(int x) {
 
 // ---- matmul, linear, mm, bmm, conv2d, avg_pool2d ----
 bool Builder::linalg(int x) {
+  const int kind = uniform(0, 6);
+  if (kind >= 4 && (x = to_4d(x)) < 0) return false;  // conv2d and pooling work on [N, C, H, W]
   const Tensor t = slots_[static_cast<std::size_t>(x)];
   const Shape s = t.shape();
   const int r = static_cast<int>(s.size());
@@ -974,7 +994,7 @@ bool Builder::linalg(int x) {
   const std::string a = name(x);
   const std::size_t k = s.back();
   const std::size_t m = static_cast<std::size_t>(uniform(1, 3));
-  switch (uniform(0, 5)) {
+  switch (kind) {
     case 0: {  // x @ w: w [k], [k, m] or batched [b, k, m]
       Shape ws = coin(0.3) ? Shape{k} : Shape{k, m};
       if (r >= 3 && ws.size() == 2 && coin(0.5))
@@ -1050,6 +1070,33 @@ bool Builder::linalg(int x) {
                                  groups);
                  },
                  {x, w, b}, true) >= 0;
+    }
+    case 5: {  // max_pool2d when every [H, W] plane has distinct values (no ties in a window)
+      if (r != 4 || s[2] < 2 || s[3] < 2) return false;
+      const std::vector<double> v = values(t);
+      const std::size_t plane = s[2] * s[3];
+      for (std::size_t p = 0; p + plane <= v.size(); p += plane) {
+        std::vector<double> w(v.begin() + (std::ptrdiff_t)p,
+                              v.begin() + (std::ptrdiff_t)(p + plane));
+        std::sort(w.begin(), w.end());
+        for (std::size_t i = 1; i < w.size(); ++i)
+          if (w[i] - w[i - 1] < kMargin) return false;
+      }
+      const int64_t kh = uniform(1, 2), kw = 2, stride = uniform(1, 2),
+                    pad = kh == 2 ? uniform(0, 1) : 0;
+      const int64_t dil = pad == 0 ? uniform(1, 2) : 1;
+      if ((int64_t)s[2] + 2 * pad < (kh - 1) * dil + 1 ||
+          (int64_t)s[3] + 2 * pad < (kw - 1) * dil + 1)
+        return false;
+      return add_op(
+                 "xg::max_pool2d(" + a + ", {" + std::to_string(kh) + ", " + std::to_string(kw) +
+                     "}, {" + std::to_string(stride) + ", " + std::to_string(stride) + "}, {" +
+                     std::to_string(pad) + ", " + std::to_string(pad) + "}, {" +
+                     std::to_string(dil) + ", " + std::to_string(dil) + "})",
+                 [x, kh, kw, stride, pad, dil](const Slots& v) {
+                   return max_pool2d(v[x], {kh, kw}, {stride, stride}, {pad, pad}, {dil, dil});
+                 },
+                 {x}, true) >= 0;
     }
     default: {
       if (r != 4 || s[2] < 2 || s[3] < 2) return false;
