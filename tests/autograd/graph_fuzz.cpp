@@ -398,7 +398,7 @@ bool Builder::unary(int x) {
   const Tensor t = slots_[static_cast<std::size_t>(x)];
   const std::string a = name(x);
   const bool empty = t.numel() == 0;
-  const int kind = uniform(0, 21);
+  const int kind = uniform(0, 22);
   auto op = [&](const std::string& rhs, OpFn f, bool inplace_ok = false) {
     return add_op(rhs, f, {x}, inplace_ok) >= 0;
   };
@@ -493,6 +493,10 @@ bool Builder::unary(int x) {
     case 20:
       return op(
           a + " / 4.0 + 1.0", [x](const Slots& s) { return s[x] / 4.0 + 1.0; }, true);
+    case 21:  // a view of a temporary: it owns its buffer, so in-place ops are allowed
+      return op(
+          "(" + a + " * 2.0).flatten()", [x](const Slots& s) { return (s[x] * 2.0).flatten(); },
+          true);
     default:
       return op(
           "xg::mul(" + a + ", 2.0)", [x](const Slots& s) { return mul(s[x], 2.0); }, true);
