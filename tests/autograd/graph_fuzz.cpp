@@ -329,7 +329,7 @@ void Builder::add_inplace(int target, const std::string& line, const std::functi
     throw StepFailure("the step `" + line + "` threw: " + e.what());
   }
   for (int o : operands) meta_[static_cast<std::size_t>(o)].consumed = true;
-  (void)target;
+  output_ = target;  // the modified tensor feeds what follows
   code_.push_back(line);
   steps_.push_back([f](Slots& s, const TensorList&) { f(s); });
 }
@@ -1215,7 +1215,6 @@ void Builder::build() {
   for (int attempt = 0; taken < n && attempt < 60; ++attempt) {
     const int x = pick_slot();
     const std::size_t before = slots_.size();
-    const std::size_t lines = code_.size();
     bool ok = false;
     const int kind = uniform(0, 99);
     if (kind < 22)
@@ -1237,9 +1236,7 @@ void Builder::build() {
     if (ok) {
       ++taken;
       if (slots_.size() > before && slots_.back().dtype() == Dtype::float64)
-        output_ = static_cast<int>(slots_.size()) - 1;
-      else if (code_.size() > lines && slots_.size() == before)
-        output_ = output_;  // in-place: keep
+        output_ = static_cast<int>(slots_.size()) - 1;  // (after an in-place step: its target)
     }
   }
   // join a second branch: output + sum(other result), so gradients meet from two paths
