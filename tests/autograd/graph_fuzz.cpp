@@ -411,12 +411,14 @@ bool Builder::unary(int x) {
       return op("xg::exp(" + a + ")", [x](const Slots& s) { return exp(s[x]); });
     case 2: {
       const int p = positive(x);
+      if (p < 0) return false;
       return add_op(
                  "xg::log(" + name(p) + ")", [p](const Slots& s) { return log(s[p]); }, {p},
                  false) >= 0;
     }
     case 3: {
       const int p = positive(x);
+      if (p < 0) return false;
       return add_op(
                  name(p) + ".sqrt()", [p](const Slots& s) { return s[p].sqrt(); }, {p}, false) >= 0;
     }
@@ -455,6 +457,7 @@ bool Builder::unary(int x) {
         b = positive(x);
       else if (p < 0 && !empty && min_abs(t) < 0.1)
         return false;
+      if (b < 0) return false;
       return add_op(
                  "xg::pow(" + name(b) + ", " + num(p) + ")",
                  [b, p](const Slots& s) { return pow(s[b], p); }, {b}, false) >= 0;
@@ -541,6 +544,7 @@ bool Builder::binary(int x) {
                 [x, y](const Slots& s) { return minimum(s[x], s[y]); });
     case 6: {
       const int p = positive(x);
+      if (p < 0) return false;
       // |e| <= 3, and e != 0: there d/da is 0 by convention (as PyTorch, for 0^e), which
       // drops the second derivative a^(e-1) of e a^(e-1) with respect to e
       if (ty.numel() && (max_of(xg::abs(ty.detach())) > 3 || min_abs(ty) < kMargin)) return false;
