@@ -15,6 +15,9 @@ struct GraphResult {
   std::string code;     ///< the graph as C++ statements (one line per step)
   std::string message;  ///< what failed (empty when ok)
   std::size_t steps = 0;
+  /// Checks that failed at the default tolerances but passed with eps 1e-5 and 10x the
+  /// tolerances (finite differences of a badly scaled Jacobian); empty when none.
+  std::string retried;
 };
 
 /// The graph for `seed` as C++ code (the same text run_graph reports), without checking it.

@@ -43,12 +43,16 @@ int main(int argc, char** argv) {
     }
   }
   const auto start = std::chrono::steady_clock::now();
-  uint64_t failures = 0, ran = 0, steps = 0;
+  uint64_t failures = 0, ran = 0, steps = 0, retried = 0;
   for (uint64_t i = 0; graphs == 0 || i < graphs; ++i) {
     const uint64_t s = seed + i;
     const xg::fuzz::GraphResult r = xg::fuzz::run_graph(s);
     ++ran;
     steps += r.steps;
+    if (!r.retried.empty()) {
+      ++retried;
+      if (verbose) std::cout << "RETRIED: graph seed " << s << "\n" << r.retried;
+    }
     if (!r.ok) {
       ++failures;
       std::cout << "FAILED: graph seed " << s << "\n"
@@ -64,7 +68,7 @@ int main(int argc, char** argv) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << ran << " graphs (seeds " << seed << ".." << seed + ran - 1 << ", " << steps
-            << " steps) in " << secs << " s: " << ran - failures << " passed, " << failures
-            << " failed\n";
+            << " steps, " << retried << " passed only on the looser second check) in " << secs
+            << " s: " << ran - failures << " passed, " << failures << " failed\n";
   return failures ? 1 : 0;
 }
