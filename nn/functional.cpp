@@ -284,13 +284,11 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target,
 }
 
 namespace {
-/// log(x) clamped below at -100 (PyTorch's BCE). Its gradient is 1 / max(x, 1e-12f) (so x = 0
-/// gives a large finite gradient, not nan; PyTorch's epsilon is the float 1e-12f), written with
-/// Tensor ops (differentiable again).
 /// -(y log p + (1 - y) log(1 - p)) elementwise, each log clamped at -100, with PyTorch's
 /// gradients: d/dp = (p - y) / max(p (1 - p), 1e-12f), which is 0 where p equals a target of 0
-/// or 1 (the derivative of the clamped logs would be 1 or -1 there); d/dy = log(1 - p) - log(p),
-/// clamped. Both are differentiable (second derivatives work).
+/// or 1 (the derivative of the clamped logs would be 1 or -1 there), large and finite (not nan)
+/// at p = 0 or 1 against another target (PyTorch's epsilon is the float 1e-12f); d/dy =
+/// log(1 - p) - log(p), clamped. Written with Tensor ops, so second derivatives work.
 struct BinaryCrossEntropyFn : Function<BinaryCrossEntropyFn> {
   static constexpr const char* name = "BinaryCrossEntropy";
   static Tensor forward(AutogradContext& ctx, const Tensor& p, const Tensor& y) {
