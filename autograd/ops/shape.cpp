@@ -100,8 +100,8 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, std::size_t dim, std:
   if (needs_grad({&g}))
     record("slice_backward", out, {g}, [dim, start, step, rg](const Tensor& gg, Node&) {
       const auto d = static_cast<int64_t>(dim);
-      return TensorList{slice(gg, d, static_cast<int64_t>(start),
-                              static_cast<int64_t>(start + (rg - 1) * step + 1),
+      const std::size_t end = rg == 0 ? start : start + (rg - 1) * step + 1;  // rg == 0: empty
+      return TensorList{slice(gg, d, static_cast<int64_t>(start), static_cast<int64_t>(end),
                               static_cast<int64_t>(step))};
     });
   return out;
