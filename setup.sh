@@ -13,6 +13,7 @@ packages=(
   libcli11-dev                                        # the xgrad command line
   zlib1g-dev nlohmann-json3-dev                       # datasets (gzip IDX) and checkpoints
   dataset-fashion-mnist                               # the course's data set
+  clang-14 libfuzzer-14-dev                           # fuzzing (CI)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -12,6 +12,7 @@
 
 #include "autograd/autograd.hpp"
 #include "nn/nn.hpp"
+#include "optim/optim.hpp"
 #include "viz/viz.hpp"
 
 namespace xgcli {
@@ -72,6 +73,17 @@ std::vector<std::string> class_names();
 void write_confusion_csv(const nn::ConfusionMatrix& cm, const std::string& path);
 /// A number as text with `digits` significant digits.
 std::string fmt(double v, int digits = 4);
+
+// ---- the optimizer state file of `xgrad train --resume` (optimizer_state.cpp) ----
+
+/// Saves an optimizer's state to a safetensors file: buffers as tensors
+/// "g<group>.p<param>.<buffer>", options and step counts as JSON in the metadata ("groups").
+void save_optimizer(const optim::Optimizer& opt, const std::string& path, int64_t epoch);
+/// Reads what save_optimizer wrote, validating the metadata JSON and the tensor names; throws
+/// std::runtime_error naming the file and the field for anything malformed.
+optim::OptimizerStateDict read_optimizer_state(const std::string& path);
+/// read_optimizer_state, then opt.load_state_dict (same optimizer, same parameter shapes).
+void load_optimizer(optim::Optimizer& opt, const std::string& path);
 
 // ---- the subcommands' work ----
 

@@ -29,12 +29,15 @@ void add_demo(CLI::App& app) {
   cmd->add_option("--epochs", a->epochs, "Training epochs (at least 2, for the trajectory)")
       ->check(CLI::Range(2, 1000))
       ->capture_default_str();
-  cmd->add_option("--limit", a->limit, "Only the first N training and test images (0: all)");
+  cmd->add_option("--limit", a->limit, "Only the first N training and test images (0: all)")
+      ->check(number_above_zero(true));
   cmd->add_option("--grid", a->grid, "Landscape grid per axis, MIN:MAX:NUM")->capture_default_str();
   cmd->add_option("--eval-images", a->eval_images,
                   "Test images each landscape point and the Hessian use (0: all 10,000)")
+      ->check(number_above_zero(true))
       ->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Threads (0: one per core)");
+  cmd->add_option("--threads", a->threads, "Threads (0: one per core)")
+      ->check(number_above_zero(true));
   cmd->add_option("--data", a->data,
                   "Folder of Fashion-MNIST (default: $XGRAD_DATA or the package's)");
   auto quick =

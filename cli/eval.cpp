@@ -20,8 +20,10 @@ void add_eval(CLI::App& app) {
       ->check(CLI::IsMember(model_names()));
   cmd->add_option("--data", a->data,
                   "Folder of Fashion-MNIST (default: $XGRAD_DATA or the package's)");
-  cmd->add_option("--limit", a->limit, "Only the first N test images (0: all)");
-  cmd->add_option("--threads", a->threads, "OpenBLAS threads (0: as configured)");
+  cmd->add_option("--limit", a->limit, "Only the first N test images (0: all)")
+      ->check(number_above_zero(true));
+  cmd->add_option("--threads", a->threads, "OpenBLAS threads (0: as configured)")
+      ->check(number_above_zero(true));
   cmd->callback([a] {
     set_threads(a->threads);
     auto net = load_model(a->checkpoint, a->model);

@@ -204,8 +204,10 @@ void add_landscape(CLI::App& app) {
     c->add_option("--model", s->model, "softmax, mlp or cnn (default: from the checkpoint)")
         ->check(CLI::IsMember(model_names()));
     c->add_option("--limit", s->limit, "Test images each point is evaluated on (0: all 10,000)")
+        ->check(number_above_zero(true))
         ->capture_default_str();
-    c->add_option("--threads", s->threads, "Evaluation threads (0: one per core)");
+    c->add_option("--threads", s->threads, "Evaluation threads (0: one per core)")
+        ->check(number_above_zero(true));
     c->add_option("--data", s->data,
                   "Folder of Fashion-MNIST (default: $XGRAD_DATA or the package's)");
     c->add_option("--seed", s->seed, "Seed of the random directions / Lanczos start")

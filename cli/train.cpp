@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "cli/common.hpp"
@@ -33,61 +32,6 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name,
   if (name == "adamw")
     return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(lr).weight_decay(wd));
   throw std::invalid_argument("unknown optimizer '" + name + "'");
-}
-
-/// Saves an optimizer's state (buffers as tensors "g<group>.p<param>.<buffer>", options and step
-/// counts as JSON in the metadata) to a safetensors file.
-void save_optimizer(const optim::Optimizer& opt, const std::string& path, int64_t epoch) {
-  const optim::OptimizerStateDict d = opt.state_dict();
-  nlohmann::json groups = nlohmann::json::array();
-  nn::NamedTensors tensors;
-  for (std::size_t g = 0; g < d.groups.size(); ++g) {
-    const auto& group = d.groups[g];
-    nlohmann::json j;
-    for (const auto& [k, v] : group.doubles) j["doubles"][k] = fmt(v, 17);  // text: NaN-safe
-    for (const auto& [k, v] : group.bools) j["bools"][k] = v;
-    j["shapes"] = group.shapes;
-    for (std::size_t p = 0; p < group.state.size(); ++p) {
-      j["steps"].push_back(group.state[p].step);
-      for (const auto& [name, t] : group.state[p].buffers)
-        tensors.emplace_back("g" + std::to_string(g) + ".p" + std::to_string(p) + "." + name, t);
-    }
-    groups.push_back(j);
-  }
-  nn::save(
-      tensors, path,
-      {{"optimizer", d.optimizer}, {"epoch", std::to_string(epoch)}, {"groups", groups.dump()}});
-}
-
-/// Restores what save_optimizer wrote into `opt` (same optimizer, same parameter shapes).
-void load_optimizer(optim::Optimizer& opt, const std::string& path) {
-  nn::Checkpoint ck = nn::load_file(path);
-  optim::OptimizerStateDict d;
-  d.optimizer = ck.metadata.at("optimizer");
-  const nlohmann::json groups = nlohmann::json::parse(ck.metadata.at("groups"));
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    const nlohmann::json& j = groups[g];
-    optim::OptimizerStateDict::Group group;
-    if (j.contains("doubles"))
-      for (auto& [k, v] : j["doubles"].items()) group.doubles[k] = std::stod(v.get<std::string>());
-    if (j.contains("bools"))
-      for (auto& [k, v] : j["bools"].items()) group.bools[k] = v.get<bool>();
-    group.shapes = j["shapes"].get<std::vector<Shape>>();
-    group.state.resize(group.shapes.size());
-    if (j.contains("steps"))
-      for (std::size_t p = 0; p < j["steps"].size() && p < group.state.size(); ++p)
-        group.state[p].step = j["steps"][p].get<int64_t>();
-    d.groups.push_back(group);
-  }
-  for (const auto& [name, t] : ck.tensors) {  // "g0.p3.exp_avg"
-    const auto dot1 = name.find('.'), dot2 = name.find('.', dot1 + 1);
-    const std::size_t g = std::stoul(name.substr(1, dot1 - 1));
-    const std::size_t p = std::stoul(name.substr(dot1 + 2, dot2 - dot1 - 2));
-    if (g >= d.groups.size() || p >= d.groups[g].state.size())
-      throw std::runtime_error(path + ": tensor " + name + " names no parameter");
-    d.groups[g].state[p].buffers[name.substr(dot2 + 1)] = t;
-  }
-  opt.load_state_dict(d);
 }
 
 }  // namespace
@@ -120,15 +64,16 @@ TrainResult train(const TrainSettings& s) {
                                        .seed(static_cast<uint64_t>(s.seed))
                                        .prefetch(true));
   nn::DataLoader test_loader(test_set, nn::DataLoaderOptions(1000));
-  std::cout << "Fashion-MNIST from " << train_set.root() << ": " << train_set.size()
-            << " training and " << test_set.size() << " test images\n";
 
-  // 2. The output folder: writable, and holding no other run unless resuming it.
+  // 2. The output folder: writable, and holding no other run unless resuming it (checked before
+  // anything is printed, so that an error is the only line).
   prepare_folder(s.out);
   std::vector<std::string> found = run_checkpoints(s.out);
   if (!found.empty() && !s.resume)
     throw std::runtime_error(s.out + " already holds a run (" + found.back() +
                              "); pass --resume to continue it or choose another --out");
+  std::cout << "Fashion-MNIST from " << train_set.root() << ": " << train_set.size()
+            << " training and " << test_set.size() << " test images\n";
   int64_t done = 0;
   if (!found.empty()) {  // same settings?
     const nn::Metadata meta = nn::read_metadata(found.back());
@@ -259,11 +204,13 @@ void add_train(CLI::App& app) {
   cmd->add_option("--seed", s->seed, "Seed of the initial weights and the shuffle")
       ->check(number_above_zero(true))
       ->capture_default_str();
-  cmd->add_option("--threads", s->threads, "OpenBLAS threads (0: as configured)");
+  cmd->add_option("--threads", s->threads, "OpenBLAS threads (0: as configured)")
+      ->check(number_above_zero(true));
   cmd->add_option("--data", s->data,
                   "Folder of Fashion-MNIST (default: $XGRAD_DATA, else the "
                   "dataset-fashion-mnist package's)");
-  cmd->add_option("--limit", s->limit, "Use only the first N training and test images (0: all)");
+  cmd->add_option("--limit", s->limit, "Use only the first N training and test images (0: all)")
+      ->check(number_above_zero(true));
   cmd->add_option("--out", s->out, "Output folder (default: runs/MODEL)");
   cmd->add_flag("--resume", s->resume, "Continue the run in --out from its last checkpoint");
   cmd->add_flag("--report", *report, "Also write report.html in --out");

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <sstream>
+#include <stdexcept>
 
 #include "autograd/extend.hpp"
 #include "autograd/factory.hpp"
@@ -11,6 +13,15 @@
 
 namespace xg::nn {
 namespace {
+
+/// Throws std::runtime_error built from streamable parts: a file that cannot be opened, read or
+/// written (fail() is for bad arguments), as nn::save/load, viz::render and the plots do.
+template <typename... Args>
+[[noreturn]] void io_fail(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  throw std::runtime_error(os.str());
+}
 
 bool is_file(const std::string& p) {
   struct stat st;
@@ -29,8 +40,9 @@ std::string find_file(const std::string& root, const std::string& name) {
   const std::string gz = join(root, name + ".gz"), plain = join(root, name);
   if (is_file(gz)) return gz;
   if (is_file(plain)) return plain;
-  fail("FashionMNIST: ", gz, " not found; install Debian's dataset-fashion-mnist or set XGRAD_DATA",
-       " (or pass a root) to the folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz");
+  io_fail(
+      "FashionMNIST: ", gz, " not found; install Debian's dataset-fashion-mnist or set XGRAD_DATA",
+      " (or pass a root) to the folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz");
 }
 
 }  // namespace

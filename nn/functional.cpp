@@ -284,18 +284,29 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target,
 }
 
 namespace {
-/// log(x) clamped below at -100 (PyTorch's BCE). Its gradient is 1 / max(x, 1e-12f) (so x = 0
-/// gives a large finite gradient, not nan; PyTorch's epsilon is the float 1e-12f), written with
-/// Tensor ops (differentiable again).
-struct ClampedLog : Function<ClampedLog> {
-  static constexpr const char* name = "BinaryCrossEntropyLog";
-  static Tensor forward(AutogradContext& ctx, const Tensor& x) {
-    ctx.save_for_backward({x});
-    return clamp(log(x), -100.0, std::nullopt);
+/// -(y log p + (1 - y) log(1 - p)) elementwise, each log clamped at -100, with PyTorch's
+/// gradients: d/dp = (p - y) / max(p (1 - p), 1e-12f), which is 0 where p equals a target of 0
+/// or 1 (the derivative of the clamped logs would be 1 or -1 there), large and finite (not nan)
+/// at p = 0 or 1 against another target (PyTorch's epsilon is the float 1e-12f); d/dy =
+/// log(1 - p) - log(p), clamped. Written with Tensor ops, so second derivatives work.
+struct BinaryCrossEntropyFn : Function<BinaryCrossEntropyFn> {
+  static constexpr const char* name = "BinaryCrossEntropy";
+  static Tensor forward(AutogradContext& ctx, const Tensor& p, const Tensor& y) {
+    ctx.save_for_backward({p, y});
+    return -(y * clamp(log(p), -100.0, std::nullopt) +
+             (1.0 - y) * clamp(log(1.0 - p), -100.0, std::nullopt));
   }
   static TensorList backward(AutogradContext& ctx, const TensorList& grad) {
-    Tensor x = ctx.get_saved_variables()[0];
-    return {grad[0] / clamp(x, static_cast<double>(1e-12f), std::nullopt)};
+    const TensorList saved = ctx.get_saved_variables();
+    const Tensor& p = saved[0];
+    const Tensor& y = saved[1];
+    Tensor gp, gy;
+    if (ctx.needs_input_grad(0))
+      gp = grad[0] * (p - y) / clamp(p * (1.0 - p), static_cast<double>(1e-12f), std::nullopt);
+    if (ctx.needs_input_grad(1))
+      gy = grad[0] *
+           (clamp(log(1.0 - p), -100.0, std::nullopt) - clamp(log(p), -100.0, std::nullopt));
+    return {gp, gy};
   }
 };
 }  // namespace
@@ -319,8 +330,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target,
              " is not a probability (all elements of input should be between 0 and 1; use "
              "binary_cross_entropy_with_logits for logits)");
   }
-  Tensor loss =
-      -(target * ClampedLog::apply(input) + (1.0 - target) * ClampedLog::apply(1.0 - input));
+  Tensor loss = BinaryCrossEntropyFn::apply(input, target);
   if (options.weight().defined()) loss = loss * options.weight();
   return reduce(loss, options.reduction());
 }

@@ -8,11 +8,21 @@
 #include <cstring>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 
 #include "autograd/extend.hpp"
 
 namespace xg::nn {
 namespace {
+
+/// Throws std::runtime_error built from streamable parts: a file that cannot be opened, read or
+/// written (fail() is for bad arguments), as nn::save/load, viz::render and the plots do.
+template <typename... Args>
+[[noreturn]] void io_fail(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  throw std::runtime_error(os.str());
+}
 
 /// A byte source: a plain FILE* or a gzFile, read the same way.
 class Source {
@@ -29,7 +39,7 @@ class PlainSource : public Source {
   std::size_t read(unsigned char* p, std::size_t n) override {
     std::size_t got = std::fread(p, 1, n, f_);
     if (got < n && std::ferror(f_))
-      fail("read_idx: ", path_, ": read error: ", std::strerror(errno));
+      io_fail("read_idx: ", path_, ": read error: ", std::strerror(errno));
     return got;
   }
 
@@ -98,7 +108,7 @@ std::string dims_str(const std::vector<std::size_t>& dims) {
 
 IdxData read_idx(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail("read_idx: cannot open ", path, ": ", std::strerror(errno));
+  if (!f) io_fail("read_idx: cannot open ", path, ": ", std::strerror(errno));
   unsigned char head[4] = {0, 0, 0, 0};
   const std::size_t got_head = std::fread(head, 1, 2, f);
   const bool gz = got_head == 2 && head[0] == 0x1f && head[1] == 0x8b;
@@ -108,14 +118,14 @@ IdxData read_idx(const std::string& path) {
   if (gz) {
     std::fclose(f);
     gzFile g = gzopen(path.c_str(), "rb");
-    if (!g) fail("read_idx: cannot open ", path, " as gzip: ", std::strerror(errno));
+    if (!g) io_fail("read_idx: cannot open ", path, " as gzip: ", std::strerror(errno));
     gzbuffer(g, 1 << 17);
     src = std::make_unique<GzSource>(g, path);
   } else {
     if (std::fseek(f, 0, SEEK_END) != 0 || (plain_size = std::ftell(f)) < 0 ||
         std::fseek(f, 0, SEEK_SET) != 0) {
       std::fclose(f);
-      fail("read_idx: ", path, ": cannot determine the file size (not a regular file?)");
+      io_fail("read_idx: ", path, ": cannot determine the file size (not a regular file?)");
     }
     src = std::make_unique<PlainSource>(f, path);
   }
@@ -185,9 +195,9 @@ IdxData read_idx(const std::string& path) {
   }
 
   // gzip: the decompressed length is unknown until read, so read in chunks and let the buffer
-  // grow with the data actually there (a lying header allocates at most one chunk ahead).
-  constexpr std::size_t kChunk = std::size_t{1} << 22;
-  out.bytes.reserve(std::min(claimed, std::size_t{1} << 26));  // 64 MiB at most up front
+  // grow with the data actually there (geometrically, by the vector): a lying header allocates
+  // at most one 64 KiB chunk ahead of the data (it used to reserve 64 MiB up front).
+  constexpr std::size_t kChunk = std::size_t{1} << 16;
   std::size_t have = 0;
   while (have < claimed) {
     const std::size_t want = std::min(kChunk, claimed - have);

@@ -2,6 +2,7 @@
 #include "nn/serialize.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -130,6 +132,16 @@ std::string make_header(const std::vector<std::pair<std::string, Tensor>>& sorte
   }
   h += "}";
   return h;
+}
+
+/// Test-only fault injection: when the environment variable XGRAD_TEST_CRASH_AT names `stage`, the
+/// process kills itself with SIGKILL there (tests/nn/test_crash_safety.cpp forks a child that
+/// saves and checks what a crash at each stage leaves behind). Stages of nn::save, in order:
+/// "created" (empty temporary file), "mid_data" (half of the first tensor written), "before_fsync",
+/// "before_rename", "before_dir_fsync".
+void crash_point(const char* stage) {
+  const char* at = std::getenv("XGRAD_TEST_CRASH_AT");
+  if (at != nullptr && std::strcmp(at, stage) == 0) ::raise(SIGKILL);
 }
 
 /// A name for the temporary file that no other writer (thread or process) picks.
@@ -425,6 +437,7 @@ void save(const NamedTensors& tensors, const std::string& path, const Metadata& 
   if (fd.fd < 0)
     io_fail(where + ": cannot find an unused temporary file name in " + in_quotes(dir));
 
+  crash_point("created");
   // From here on, any failure removes the temporary file.
   auto abandon = [&](const std::string& what, int err) {
     if (fd.fd >= 0) ::close(fd.fd);
@@ -445,15 +458,25 @@ void save(const NamedTensors& tensors, const std::string& path, const Metadata& 
       using T = decltype(tag);
       p = reinterpret_cast<const char*>(t.data_ptr<T>());
     });
-    err = write_all(fd.fd, p, t.numel() * element_size(t.dtype()));
+    const std::size_t bytes = t.numel() * element_size(t.dtype());
+    if (std::getenv("XGRAD_TEST_CRASH_AT") != nullptr) {
+      err = write_all(fd.fd, p, bytes / 2);
+      crash_point("mid_data");
+      if (!err) err = write_all(fd.fd, p + bytes / 2, bytes - bytes / 2);
+    } else {
+      err = write_all(fd.fd, p, bytes);
+    }
   }
   if (err) abandon("cannot write " + in_quotes(tmp), err);
+  crash_point("before_fsync");
   if (::fsync(fd.fd) != 0) abandon("cannot sync " + in_quotes(tmp), errno);
+  crash_point("before_rename");
   const int fd_copy = fd.fd;
   fd.fd = -1;
   if (::close(fd_copy) != 0) abandon("cannot close " + in_quotes(tmp), errno);
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     abandon("cannot rename " + in_quotes(tmp) + " to the target", errno);
+  crash_point("before_dir_fsync");
   // Make the rename itself durable (a crash now keeps the new file, not a vanished one).
   Fd dfd;
   dfd.fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

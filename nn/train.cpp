@@ -11,6 +11,7 @@
 #include <iostream>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 
 #include "autograd/extend.hpp"
 #include "autograd/grad_mode.hpp"
@@ -18,6 +19,15 @@
 
 namespace xg::nn {
 namespace {
+
+/// Throws std::runtime_error built from streamable parts: a file that cannot be opened, read or
+/// written (fail() is for bad arguments), as nn::save/load, viz::render and the plots do.
+template <typename... Args>
+[[noreturn]] void io_fail(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  throw std::runtime_error(os.str());
+}
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 using Clock = std::chrono::steady_clock;
@@ -161,14 +171,14 @@ EvalResult evaluate(Module& model, DataLoader& loader, const LossFn& loss_fn) {
 
 void write_metrics_csv(const std::vector<EpochMetrics>& metrics, const std::string& path) {
   std::ofstream f(path, std::ios::trunc);
-  XG_CHECK(f.good(), "write_metrics_csv: cannot open ", path, " for writing");
+  if (!f.good()) io_fail("write_metrics_csv: cannot open ", path, " for writing");
   f << "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\n";
   for (const EpochMetrics& m : metrics)
     f << m.epoch << "," << csv_value(m.train_loss) << "," << csv_value(m.train_acc) << ","
       << csv_value(m.test_loss) << "," << csv_value(m.test_acc) << "," << csv_value(m.lr) << ","
       << csv_value(m.seconds) << "\n";
   f.flush();
-  XG_CHECK(f.good(), "write_metrics_csv: writing ", path, " failed");
+  if (!f.good()) io_fail("write_metrics_csv: writing ", path, " failed");
 }
 
 std::vector<EpochMetrics> fit(Module& model, DataLoader& loader, optim::Optimizer& optimizer,
@@ -181,6 +191,22 @@ std::vector<EpochMetrics> fit(Module& model, DataLoader& loader, optim::Optimize
   XG_CHECK(!optimizer.param_groups().empty(), "fit: the optimizer has no parameter groups");
   XG_CHECK(options.test_loader() != &loader,
            "fit: the test loader is the training loader (pass a separate DataLoader)");
+  XG_CHECK(!options.scheduler() || &options.scheduler()->optimizer() == &optimizer,
+           "fit: the scheduler (FitOptions::scheduler) sets the learning rates of another "
+           "optimizer than the one given to fit");
+  {  // an optimizer built from another model's parameters would train nothing here
+    const TensorList own = model.parameters();
+    std::size_t given = 0;
+    bool shared = own.empty();
+    for (const auto& group : optimizer.param_groups())
+      for (const Tensor& p : group.params()) {
+        ++given;
+        for (const Tensor& q : own) shared = shared || p.is_same(q);
+      }
+    XG_CHECK(shared, "fit: none of the optimizer's ", given, " parameters belongs to the model (",
+             model.type_name(), ", ", own.size(),
+             " parameters); build the optimizer from model.parameters()");
+  }
   std::ostream& out = options.log() ? *options.log() : std::cerr;
   const bool terminal = options.log() == nullptr && ::isatty(STDERR_FILENO) == 1;
   const bool show = options.progress();

@@ -24,6 +24,8 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
                        bool error_if_nonfinite) {
   if (!(norm_type > 0))
     fail("clip_grad_norm_: norm_type must be positive or inf, got ", format_value(norm_type));
+  if (!(max_norm >= 0))
+    fail("clip_grad_norm_: max_norm must be >= 0, got ", format_value(max_norm));
   const std::vector<Tensor> grads = grads_of(params);
   if (grads.empty()) return 0.0;
   const bool inf_norm = std::isinf(norm_type);
@@ -53,6 +55,8 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
 }
 
 void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
+  if (!(clip_value >= 0))
+    fail("clip_grad_value_: clip_value must be >= 0, got ", format_value(clip_value));
   for (Tensor g : grads_of(params)) {
     dispatch(g.dtype(), [&](auto tag) {
       using T = decltype(tag);

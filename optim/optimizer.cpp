@@ -61,7 +61,8 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, std::unique_ptr<OptimizerOp
     : defaults_(std::move(defaults)) {
   defaults_->validate();
   if (groups.empty() || (groups.size() == 1 && groups[0].params().empty()))
-    fail(name(), ": optimizer got an empty parameter list");
+    fail(name(), ": optimizer got an empty parameter list",
+         " (from a model's parameters()? its layers must be registered with register_module)");
   for (const ParamGroup& g : groups) add_param_group(g);
 }
 

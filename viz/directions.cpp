@@ -31,7 +31,9 @@ uint64_t fnv1a(const void* data, std::size_t n, uint64_t h) {
 
 uint64_t fingerprint(const nn::NamedTensors& tensors) {
   uint64_t h = 0xcbf29ce484222325ULL;
-  for (const auto& [name, t] : tensors) {
+  for (const auto& entry : tensors) {  // not a structured binding: the lambda below captures t
+    const std::string& name = entry.first;
+    const Tensor& t = entry.second;
     h = fnv1a(name.data(), name.size() + 1, h);  // the terminating '\0' separates names
     const int dt = static_cast<int>(t.dtype());
     h = fnv1a(&dt, sizeof dt, h);

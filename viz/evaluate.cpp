@@ -2,15 +2,20 @@
 // each), the affine-first-layer cache, CSV rows written as computed with JSON metadata beside
 // them, resumption of an interrupted run, and the progress bar.
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <exception>
 #include <fstream>
@@ -422,23 +427,67 @@ std::string json_path_of(const std::string& csv) {
 
 bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
-/// Writes `text` to `path` atomically (temporary file in the same folder, then rename).
+/// Test-only fault injection: when the environment variable XGRAD_TEST_CRASH_AT names `stage`, the
+/// process kills itself with SIGKILL there (tests/viz/test_landscape_crash.cpp). Stages of
+/// evaluate_grid: "landscape_truncated" (a fresh run's CSV emptied, its metadata not yet written),
+/// "landscape_header" (metadata written, no header line yet), "landscape_sorting" (every row
+/// appended, the sorted file not yet written), "landscape_sorted" (sorted CSV written, final
+/// metadata not yet).
+void crash_point(const char* stage) {
+  const char* at = std::getenv("XGRAD_TEST_CRASH_AT");
+  if (at != nullptr && std::strcmp(at, stage) == 0) ::raise(SIGKILL);
+}
+
+/// Writes `text` to `path` atomically and durably: a temporary file in the same folder, synced,
+/// renamed over `path`, then the folder synced (a crash or power cut leaves the old file or the
+/// new one, never an empty or partial one).
 void write_atomic(const char* who, const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    XG_CHECK(f.good(), who, ": cannot open ", tmp, " for writing (", path, ")");
-    f << text;
-    f.flush();
-    if (!f.good()) {
-      std::remove(tmp.c_str());
-      fail(who, ": writing ", tmp, " failed");
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0)
+    detail::io_fail(who, ": cannot open ", tmp, " for writing (", path,
+                    "): ", std::strerror(errno));
+  const char* p = text.data();
+  std::size_t left = text.size();
+  int err = 0;
+  while (left > 0 && !err) {
+    const ssize_t w = ::write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      err = w < 0 ? errno : EIO;
+      break;
     }
+    p += w;
+    left -= static_cast<std::size_t>(w);
+  }
+  if (!err && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && !err) err = errno;
+  if (err) {
+    ::unlink(tmp.c_str());
+    detail::io_fail(who, ": writing ", tmp, " (", text.size(), " bytes for ", path,
+                    ") failed: ", std::strerror(err));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    fail(who, ": cannot rename ", tmp, " to ", path);
+    err = errno;
+    ::unlink(tmp.c_str());
+    detail::io_fail(who, ": cannot rename ", tmp, " to ", path, ": ", std::strerror(err));
   }
+  const std::size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {  // best effort: some file systems cannot sync a folder
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+/// True if the file at `path` holds at least one whole line (a newline).
+bool holds_a_line(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::string first;
+  return f && std::getline(f, first) && !f.eof();
 }
 
 std::string header_of(std::size_t dims) {
@@ -465,7 +514,7 @@ struct Row {
 std::vector<Row> read_rows(const char* who, const std::string& path, std::size_t& dims,
                            long* partial) {
   std::ifstream f(path, std::ios::binary);
-  XG_CHECK(f.good(), who, ": cannot open ", path);
+  if (!f.good()) detail::io_fail(who, ": cannot open ", path);
   std::stringstream ss;
   ss << f.rdbuf();
   const std::string text = ss.str();
@@ -480,6 +529,10 @@ std::vector<Row> read_rows(const char* who, const std::string& path, std::size_t
         *partial = static_cast<long>(pos);
         break;
       }
+      // Every line xgrad writes ends with a newline: this one was cut short, and its last
+      // number may be a prefix of the real one.
+      fail(who, ": ", path, " line ", line, " was cut short (no newline at its end: '",
+           text.substr(pos, 120), "'); the file is incomplete");
     }
     const std::string l = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
     pos = nl == std::string::npos ? text.size() : nl + 1;
@@ -770,12 +823,14 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   // Opens csv for appending and locks it, so that two runs never write one file.
   auto open_locked = [&] {
     file.reset(std::fopen(csv.c_str(), "ab"));
-    XG_CHECK(file != nullptr, who, ": cannot open ", csv, " for writing");
+    if (!file) detail::io_fail(who, ": cannot open ", csv, " for writing");
     XG_CHECK(::flock(::fileno(file.get()), LOCK_EX | LOCK_NB) == 0, who, ": ", csv,
              " is being written by another run (it is locked)");
   };
   if (!csv.empty()) {
-    if (options.resume() && file_exists(csv)) {
+    // A CSV without even its header line holds no results (a run killed before writing it):
+    // start over.
+    if (options.resume() && file_exists(csv) && holds_a_line(csv)) {
       XG_CHECK(file_exists(meta), who, ": ", csv, " exists but its metadata ", meta,
                " does not; delete ", csv, " or write to another path");
       json old;
@@ -830,11 +885,13 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
     } else {
       open_locked();
       XG_CHECK(::ftruncate(::fileno(file.get()), 0) == 0, who, ": cannot truncate ", csv);
+      crash_point("landscape_truncated");
       write_atomic(who, meta,
                    metadata_json(settings, directions, thread_count(options.threads(), total),
                                  total, 0, started, 0.0, false, nparams)
                            .dump(2) +
                        "\n");
+      crash_point("landscape_header");
       std::fputs((header_of(dims) + "\n").c_str(), file.get());
       XG_CHECK(std::fflush(file.get()) == 0, who, ": writing ", csv, " failed");
     }
@@ -920,7 +977,9 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
       std::string text = header_of(dims) + "\n";
       for (std::size_t i = 0; i < total; ++i)
         text += row_of(dims, i, g.x[i / g.y.size()], g.y[i % g.y.size()], g.loss[i], g.accuracy[i]);
+      crash_point("landscape_sorting");
       write_atomic(who, csv, text);
+      crash_point("landscape_sorted");
     }
     write_atomic(who, meta,
                  metadata_json(settings, directions, nthreads, total, finished, started,
@@ -962,6 +1021,26 @@ Grid read_grid_csv(const std::string& path) {
   Grid g;
   g.dims = dims;
   XG_CHECK(!rows.empty(), who, ": ", path, " has no rows");
+  // An interrupted run's rows can look like a smaller whole grid: its metadata says otherwise.
+  const std::string meta = json_path_of(path);
+  if (file_exists(meta)) {
+    json m;
+    try {
+      std::ifstream f(meta);
+      f >> m;
+    } catch (const std::exception&) {
+      m = json();  // not our metadata: nothing to check against
+    }
+    if (m.is_object() && m.value("format", "") == "xgrad-landscape") {
+      const json points = m.value("points", json()), done = m.value("done", json());
+      XG_CHECK(m.value("complete", false) == true && points.is_number_unsigned() &&
+                   points.get<std::size_t>() == rows.size(),
+               who, ": ", path, " is an unfinished grid: it has ", rows.size(),
+               " rows but its metadata ", meta, " says ", done.dump(), " of ", points.dump(),
+               " points are done (complete: ", m.value("complete", json()).dump(),
+               "); resume it with evaluate_grid (or `xgrad landscape ... --resume`)");
+    }
+  }
   for (std::size_t i = 0; i < rows.size(); ++i)
     XG_CHECK(rows[i].index == i, who, ": ", path, " is not a complete grid sorted by index (row ",
              i + 2, " has index ", rows[i].index, ")");

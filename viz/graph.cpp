@@ -918,6 +918,13 @@ void render(const std::string& dot, const std::string& path, const RenderOptions
     fail("render: dpi must be in (0, 2400], got ", o.dpi(), " (writing '", path, "')");
   if (o.max_pixels() < 16)
     fail("render: max_pixels must be at least 16, got ", o.max_pixels(), " (writing '", path, "')");
+  if (dot.size() > o.max_bytes())
+    fail("render: the DOT text has ", dot.size(), " bytes, more than max_bytes ", o.max_bytes(),
+         " (writing '", path, "')");
+  // Graphviz reads a C string: text after a NUL byte would be silently dropped (and .dot output
+  // would write what was never checked).
+  if (const std::size_t nul = dot.find('\0'); nul != std::string::npos)
+    fail("render: the DOT text holds a NUL byte at offset ", nul, " (writing '", path, "')");
   check_writable(path);
   OutputFile out(path);
 
@@ -938,6 +945,10 @@ void render(const std::string& dot, const std::string& path, const RenderOptions
   const std::size_t nodes = static_cast<std::size_t>(agnnodes(graph.g));
   if (nodes > o.max_nodes())
     fail("render: the graph has ", nodes, " nodes, more than max_nodes ", o.max_nodes(),
+         " (its layout could take minutes); draw less (to_dot's max_nodes) (writing '", path, "')");
+  const std::size_t edges = static_cast<std::size_t>(agnedges(graph.g));
+  if (edges > o.max_edges())
+    fail("render: the graph has ", edges, " edges, more than max_edges ", o.max_edges(),
          " (its layout could take minutes); draw less (to_dot's max_nodes) (writing '", path, "')");
   if (ext == "png") {
     char dpi[32];

@@ -57,6 +57,10 @@ struct RenderOptions {
   /// Largest graph render() lays out (nodes); a larger one is refused (the layout would take
   /// minutes). to_dot's max_nodes keeps its graphs below it.
   XG_ARG(std::size_t, max_nodes) = 10000;
+  /// Largest graph render() lays out (edges), for the same reason.
+  XG_ARG(std::size_t, max_edges) = 50000;
+  /// Largest DOT text render() parses (bytes); a longer one is refused before Graphviz sees it.
+  XG_ARG(std::size_t, max_bytes) = std::size_t{64} << 20;
 };
 
 /// Graphviz DOT of the graph behind `outputs` (one node per recorded op with its output's shape
@@ -67,9 +71,10 @@ std::string to_dot(const std::vector<Tensor>& outputs, const GraphOptions& optio
 /// Lays out `dot` with Graphviz's dot engine and writes `path`, the format chosen by its
 /// extension: .svg, .png, .pdf, or .dot/.gv (the text itself, syntax-checked). The file is
 /// written atomically (temporary file, then rename). Throws std::invalid_argument for a DOT
-/// syntax error (with Graphviz's message), an unknown extension, a graph above
-/// RenderOptions::max_nodes or a PNG that would be scaled below min_scale, and std::runtime_error
-/// for an unwritable path or a failed layout. Thread-safe (calls into Graphviz are serialized).
+/// syntax error (with Graphviz's message), a NUL byte in the text, an unknown extension, a text
+/// longer than RenderOptions::max_bytes, a graph above max_nodes or max_edges, or a PNG that would
+/// be scaled below min_scale, and std::runtime_error for an unwritable path or a failed layout.
+/// Thread-safe (calls into Graphviz are serialized).
 void render(const std::string& dot, const std::string& path, const RenderOptions& options = {});
 
 /// render(to_dot(outputs, graph), path, options).

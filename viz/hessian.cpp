@@ -270,7 +270,11 @@ TensorList HessianOperator::apply(const TensorList& v) {
 
 TensorList hvp(const LossFn& loss, const TensorList& params, const TensorList& v) {
   HessianOperator op(loss, params, false);
-  return op.apply(v);
+  try {
+    return op.apply(v);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("hvp: ") + e.what());  // names the caller's function
+  }
 }
 
 // ---------------------------------------------------------------- Lanczos
@@ -690,7 +694,7 @@ std::vector<CurvaturePoint> curvature_ratio_map(const LossFn& loss, const NamedT
   std::ofstream csv;
   if (!csv_path.empty()) {
     csv.open(csv_path, std::ios::out | std::ios::trunc);
-    if (!csv) fail(where, ": cannot write '", csv_path, "'");
+    if (!csv) throw std::runtime_error(std::string(where) + ": cannot write '" + csv_path + "'");
     csv << "a,b,lambda_max,lambda_min,ratio,iterations,converged\n";
     csv.flush();
   }

@@ -330,7 +330,10 @@ Grid interpolate(const ModelFactory& factory, const nn::Module& a, const nn::Mod
                  DirectionKind kind = DirectionKind::states);
 
 /// Reads a grid CSV written by evaluate_grid (header "index,x,loss,accuracy" or
-/// "index,x,y,loss,accuracy"); fails naming the file and line on anything malformed.
+/// "index,x,y,loss,accuracy"); fails naming the file and line on anything malformed, on a last
+/// line cut short (no newline), and, when the metadata JSON evaluate_grid writes beside it is
+/// there, on a file of an interrupted run (metadata not "complete", or fewer rows than its
+/// "points").
 Grid read_grid_csv(const std::string& path);
 
 // ---- trajectories ----

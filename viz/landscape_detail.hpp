@@ -3,10 +3,21 @@
 // Not part of the public viz API (viz/viz.hpp does not include it).
 #include <cstddef>
 #include <cstdint>
+#include <sstream>
+#include <stdexcept>
 
 #include "nn/module.hpp"
 
 namespace xg::viz::detail {
+
+/// Throws std::runtime_error built from streamable parts: a file that cannot be opened, read or
+/// written (fail() is for bad arguments), as nn::save/load, viz::render and the plots do.
+template <typename... Args>
+[[noreturn]] void io_fail(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  throw std::runtime_error(os.str());
+}
 
 /// The splitmix64 finalizer of x + golden ratio: a bijective 64-bit mix (counter-based RNG).
 uint64_t splitmix64(uint64_t x);

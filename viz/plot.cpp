@@ -1462,7 +1462,14 @@ void plot_training_curves(const std::string& path, const std::vector<nn::EpochMe
   if (o.xlabel().empty()) o.xlabel("epoch");
   if (o.ylabel().empty()) o.ylabel("loss");
   if (o.y2label().empty()) o.y2label("accuracy (%)");
-  plot_lines(path, epoch, series, o);
+  // Errors name this function, then what plot_lines found.
+  try {
+    plot_lines(path, epoch, series, o);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(fn) + ": " + e.what());
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(std::string(fn) + ": " + e.what());
+  }
 }
 
 void plot_training_curves(const std::string& path, const std::string& metrics_csv,

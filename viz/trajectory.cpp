@@ -55,11 +55,12 @@ Direction unflatten(const double* v, const nn::NamedTensors& like, DirectionKind
   std::size_t o = 0;
   for (const auto& [name, t] : like) {
     Tensor x = zeros(t.shape(), t.dtype());
+    const std::size_t n = t.numel();  // the lambda cannot capture the binding t (C++17)
     if (t.dtype() != Dtype::int64) {
       dispatch(t.dtype(), [&](auto tag) {
         using T = decltype(tag);
         T* p = x.data_ptr<T>();
-        for (std::size_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(v[o + i]);
+        for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<T>(v[o + i]);
       });
       o += t.numel();
     }
@@ -236,17 +237,17 @@ void write_path_csv(const ProjectedPath& path, const std::vector<std::string>& n
   const std::string tmp = csv + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    XG_CHECK(f.good(), "write_path_csv: cannot open ", tmp, " for writing");
+    if (!f.good()) detail::io_fail("write_path_csv: cannot open ", tmp, " for writing (", csv, ")");
     f << text;
     f.flush();
     if (!f.good()) {
       std::remove(tmp.c_str());
-      fail("write_path_csv: writing ", tmp, " failed");
+      detail::io_fail("write_path_csv: writing ", tmp, " failed");
     }
   }
   if (std::rename(tmp.c_str(), csv.c_str()) != 0) {
     std::remove(tmp.c_str());
-    fail("write_path_csv: cannot rename ", tmp, " to ", csv);
+    detail::io_fail("write_path_csv: cannot rename ", tmp, " to ", csv);
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "autograd/detail/impl.hpp"
 #include "autograd/factory.hpp"
@@ -71,8 +72,10 @@ Tensor product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool t
     fail(op, ": expected ", rank, "-D tensors, got shapes ", a.shape(), " and ", b.shape());
   check_same_dtype(op, a, b);
   check_floating(op, a);
-  const auto [m, k] = op_dims(a, ta);
-  const auto [k2, n] = op_dims(b, tb);
+  // Plain variables, not structured bindings: C++17 lambdas cannot capture those (clang refuses).
+  std::size_t m = 0, k = 0, k2 = 0, n = 0;
+  std::tie(m, k) = op_dims(a, ta);
+  std::tie(k2, n) = op_dims(b, tb);
   const std::size_t batch = rank == 3 ? a.shape()[0] : 1;
   if (k != k2 || (rank == 3 && b.shape()[0] != batch))
     fail(op, ": shapes ", a.shape(), (ta ? "^T" : ""), " and ", b.shape(), (tb ? "^T" : ""),

@@ -632,6 +632,10 @@ Tensor& in_place(const char* op, Tensor& self, std::initializer_list<const Tenso
   if (record && s.requires_grad && !s.grad_fn)
     fail(op, ": a leaf tensor of shape ", s.shape,
          " that requires grad cannot be modified in place while grad mode is on (use NoGradGuard)");
+  // A tensor made by reshape is a view only while another tensor shares its buffer: the result
+  // of sum(dims), linear or matmul on 1-D inputs (reshapes of a temporary), or a view of a
+  // tensor since freed, owns its buffer alone and is modified like any other tensor.
+  if (s.is_view && s.storage.use_count() == 1) s.is_view = false;
   if (record && s.is_view)
     fail(op, ": this tensor of shape ", s.shape,
          " is a view (made by reshape) that shares its buffer with another tensor; an in-place "

@@ -24,8 +24,9 @@ std::vector<std::size_t> reduce_dims(const char* op, const Tensor& a, std::vecto
     for (std::size_t d = 0; d < a.dim(); ++d) out.push_back(d);
   for (int64_t d : dims) out.push_back(wrap_dim(op, d, a.dim(), a.shape()));
   std::sort(out.begin(), out.end());
-  if (std::adjacent_find(out.begin(), out.end()) != out.end())
-    fail(op, ": dimension repeated in the list of dims for a tensor of shape ", a.shape());
+  if (auto rep = std::adjacent_find(out.begin(), out.end()); rep != out.end())
+    fail(op, ": dimension ", *rep, " repeated in the list of dims for a tensor of shape ",
+         a.shape());
   return out;
 }
 
@@ -318,8 +319,13 @@ Tensor log_softmax(const Tensor& a, int64_t dim) {
   const int64_t d = static_cast<int64_t>(wrap_dim("log_softmax", dim, a.dim(), a.shape()));
   Tensor out;
   {
-    NoGradGuard no_grad;
-    out = sub(a, logsumexp(a, {d}, true));
+    NoGradGuard no_grad;  // (a - m) - log(sum(exp(a - m))): a - logsumexp(a) would round a
+    // large m + log(...) first (float32 at logits 1e4: -0.69336 for log(1/2), PyTorch -0.693147)
+    Tensor m = reduce(a, reduce_dims("log_softmax", a, {d}), true, -INFINITY,
+                      [](auto m, auto x) { return std::max(m, x); });
+    m = where(eq(abs(m), full_like(m, INFINITY)), zeros_like(m), m);  // -inf rows stay nan
+    Tensor shifted = sub(a, m);
+    out = sub(shifted, log(sum(exp(shifted), {d}, true)));
   }
   if (needs_grad({&a}))
     record("log_softmax", out, {a}, [so = SavedTensor(out, true), d](const Tensor& g, Node& n) {

@@ -100,8 +100,8 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, std::size_t dim, std:
   if (needs_grad({&g}))
     record("slice_backward", out, {g}, [dim, start, step, rg](const Tensor& gg, Node&) {
       const auto d = static_cast<int64_t>(dim);
-      return TensorList{slice(gg, d, static_cast<int64_t>(start),
-                              static_cast<int64_t>(start + (rg - 1) * step + 1),
+      const std::size_t end = rg == 0 ? start : start + (rg - 1) * step + 1;  // rg == 0: empty
+      return TensorList{slice(gg, d, static_cast<int64_t>(start), static_cast<int64_t>(end),
                               static_cast<int64_t>(step))};
     });
   return out;
@@ -185,8 +185,12 @@ Tensor view(const Tensor& a, std::vector<int64_t> shape) {
     s.push_back(shape[i] < 0 ? 0 : static_cast<std::size_t>(shape[i]));
   }
   if (infer < shape.size()) {
-    if (known == 0 || known > kMaxNumel || a.numel() % known != 0)
-      fail("view: cannot infer -1 in a view of ", a.numel(), " elements (shape ", a.shape(), ")");
+    if (known == 0 || known > kMaxNumel || a.numel() % known != 0) {
+      std::string asked;
+      for (int64_t v : shape) asked += (asked.empty() ? "" : ", ") + std::to_string(v);
+      fail("view: cannot infer -1 in shape [", asked, "] for a tensor of shape ", a.shape(), " (",
+           a.numel(), " elements)");
+    }
     s[infer] = a.numel() / known;
   }
   if (checked_numel("view", s) != a.numel())
@@ -242,7 +246,8 @@ Tensor permute(const Tensor& a, std::vector<int64_t> dims) {
   std::vector<std::size_t> perm(dims.size()), inverse(dims.size(), a.dim());
   for (std::size_t i = 0; i < dims.size(); ++i) {
     perm[i] = wrap_dim("permute", dims[i], a.dim(), a.shape());
-    if (inverse[perm[i]] != a.dim()) fail("permute: dimension ", dims[i], " repeated");
+    if (inverse[perm[i]] != a.dim())
+      fail("permute: dimension ", dims[i], " repeated for a tensor of shape ", a.shape());
     inverse[perm[i]] = i;
   }
   const auto st = contiguous_strides(a.shape());

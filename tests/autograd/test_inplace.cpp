@@ -178,7 +178,8 @@ TEST_CASE("an in-place op recorded on a view of a tensor in the graph fails") {
   Tensor v = reshape(y, {2, 1});
   CHECK(contains(error_of([&] { v.mul_(3.0); }),
                  "mul_: this tensor of shape [2, 1] is a view (made by reshape)"));
-  Tensor u = unsqueeze(zeros({2}, Dtype::float64), 0);
+  Tensor base = zeros({2}, Dtype::float64);
+  Tensor u = unsqueeze(base, 0);
   CHECK(contains(error_of([&] { u.add_(x); }), "add_: this tensor of shape [1, 2] is a view"));
   CHECK(vec(y) == std::vector<double>{2.0, 4.0});  // nothing was written
 
@@ -214,6 +215,31 @@ TEST_CASE("optimizer-style updates of leaves and detached tensors keep views usa
   CHECK(vec(w) == std::vector<double>{6.0, 12.0});
   CHECK_NOTHROW((w * 1.0).sum().backward());
   CHECK(vec(x.grad()) == std::vector<double>{2.0, 2.0});
+}
+
+TEST_CASE("a reshape whose base is gone (sum over dims, linear of a vector) is modified in place") {
+  // Found by the graph fuzzer: these results are reshapes of a temporary, owned by nothing else;
+  // in-place ops on them were refused as "a view that shares its buffer", unlike PyTorch.
+  Tensor x = f64({1.0, 2.0, 3.0, 4.0}, {2, 2}).requires_grad_();
+  Tensor s = sum(x, {0});  // a reshape of the keepdim sum
+  s.mul_(2.0);
+  s.sum().backward();
+  CHECK(vec(x.grad()) == std::vector<double>{2.0, 2.0, 2.0, 2.0});
+  Tensor w = f64({1.0, 1.0}, {1, 2}).requires_grad_();
+  Tensor y = linear(f64({3.0, 4.0}, {2}), w);  // [1]
+  y.add_(1.0);
+  CHECK(vec(y) == std::vector<double>{8.0});
+  Tensor u = unsqueeze(zeros({2}, Dtype::float64), 0);  // view of a freed tensor
+  u.add_(x.sum({0}));
+  (u * u).sum().backward();
+  CHECK(vec(x.grad()) == std::vector<double>{10.0, 14.0, 10.0, 14.0});  // 2 + 2 * [4, 6]
+  gradcheck(
+      [](const TensorList& in) {
+        Tensor t = sum(in[0] * 2.0, {1});
+        t.mul_(in[0].sum({1}));
+        return t;
+      },
+      {x});
 }
 
 // ---- copies made by shape ops ----

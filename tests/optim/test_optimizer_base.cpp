@@ -284,12 +284,14 @@ TEST_CASE("optim: parameter and group errors name the optimizer and the problem"
   Problem p;
   auto err = [&](const std::function<void()>& f) { return error_of(f); };
   CHECK(err([&] { SGD(std::vector<Tensor>{}, SGDOptions(0.1)); }) ==
-        "SGD: optimizer got an empty parameter list");
+        "SGD: optimizer got an empty parameter list (from a model's parameters()? its layers must "
+        "be registered with register_module)");
   CHECK(err([&] {
           SGD({ParamGroup({p.x}), ParamGroup(std::vector<Tensor>{})}, SGDOptions(0.1));
         }) == "SGD: parameter group 1 has no parameters");
   CHECK(err([&] { SGD(std::vector<ParamGroup>{}, SGDOptions(0.1)); }) ==
-        "SGD: optimizer got an empty parameter list");
+        "SGD: optimizer got an empty parameter list (from a model's parameters()? its layers must "
+        "be registered with register_module)");
   CHECK(err([&] {
           SGD({p.x, p.x}, SGDOptions(0.1));
         }) ==

@@ -485,6 +485,28 @@ TEST_CASE("render: errors name the path and say what is wrong") {
         }).find("dpi must be in (0, 2400]") != std::string::npos);
 }
 
+TEST_CASE("render: a NUL byte, too many bytes or too many edges are refused before layout") {
+  const TempDir tmp("limits");
+  const std::string dot_path = tmp.path + "/g.dot", svg = tmp.path + "/g.svg";
+  // Graphviz reads a C string: the text after the NUL was never parsed, yet .dot wrote it.
+  const std::string with_nul = std::string("digraph { a -> b; }") + '\0' + "garbage {{{";
+  for (const std::string& path : {dot_path, svg}) {
+    CHECK(error_of([&] { viz::render(with_nul, path); }) ==
+          "render: the DOT text holds a NUL byte at offset 19 (writing '" + path + "')");
+    CHECK_FALSE(std::filesystem::exists(path));
+  }
+  CHECK(error_of([&] {
+          viz::render("digraph { a -> b; }", svg, viz::RenderOptions().max_bytes(10));
+        }) == "render: the DOT text has 19 bytes, more than max_bytes 10 (writing '" + svg + "')");
+  // Two nodes, four edges: the node limit alone would let an edge-heavy graph through.
+  CHECK(error_of([&] {
+          viz::render("digraph { a -> b; a -> b; b -> a; a -> b; }", svg,
+                      viz::RenderOptions().max_edges(3));
+        }).find("the graph has 4 edges, more than max_edges 3") != std::string::npos);
+  viz::render("digraph { a -> b; a -> b; b -> a; }", svg, viz::RenderOptions().max_edges(3));
+  CHECK(std::filesystem::exists(svg));
+}
+
 TEST_CASE("render: concurrent calls from two threads both succeed") {
   const TempDir tmp("threads");
   const std::string& dir = tmp.path;
