@@ -14,6 +14,7 @@ packages=(
   zlib1g-dev nlohmann-json3-dev                       # datasets (gzip IDX) and checkpoints
   dataset-fashion-mnist                               # the course's data set
   clang-14 libfuzzer-14-dev                           # fuzzing (CI)
+  openmpi-bin libopenmpi-dev                          # dist: multi-process training (Open MPI)
 )
 missing=()
 for p in "${packages[@]}"; do

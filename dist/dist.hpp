@@ -1,0 +1,4 @@
+#pragma once
+// xgrad's distributed part (target xgrad_dist, built when Open MPI is found): processes,
+// collectives, DistributedDataParallel, distributed landscape grids.
+#include "dist/process_group.hpp"
