@@ -25,7 +25,9 @@
 #include "optim/optim.hpp"
 #if defined(XGRAD_HAVE_DIST) && __has_include("dist/ddp.hpp")
 #define XGRAD_HAVE_DDP 1
-#include "dist/dist.hpp"
+#include "dist/ddp.hpp"
+#include "dist/fault.hpp"
+#include "dist/process_group.hpp"
 #endif
 
 namespace xgcli {
