@@ -94,7 +94,9 @@ int main(int argc, char** argv) try {
   }
 
   for (int epoch = 1; epoch <= epochs; ++epoch) {
-    sampler->set_epoch(static_cast<std::size_t>(epoch));  // a new shuffle, the same on all ranks
+    // A new shuffle each epoch, the same on all ranks. The loader passes its own epoch counter
+    // (0, 1, ...) to the sampler; set_epoch with the same number is PyTorch's habit.
+    sampler->set_epoch(static_cast<std::size_t>(epoch - 1));
     model->train();
     double loss_sum = 0, correct = 0, seen = 0;
     const auto start = std::chrono::steady_clock::now();
