@@ -746,6 +746,49 @@ struct FileCloser {
   }
 };
 
+// ---- sharing a grid among processes (EvalOptions::partition) ----
+
+/// Appends the raw bytes of a trivially copyable value.
+template <typename T>
+void put(std::string& out, const T& v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+/// Reads a value written by put at `pos` (advancing it); fails on a short message.
+template <typename T>
+T take(const std::string& in, std::size_t& pos) {
+  XG_CHECK(pos + sizeof(T) <= in.size(), "evaluate_grid: a partition message is cut short");
+  T v;
+  std::memcpy(&v, in.data() + pos, sizeof v);
+  pos += sizeof v;
+  return v;
+}
+
+/// The message of a failed part: flag 1 and the text; "" (flag 0) when `error` is null.
+std::string error_message(const std::exception_ptr& error) {
+  std::string out(1, '\0');
+  if (!error) return out;
+  out[0] = 1;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    out += e.what();
+  } catch (...) {
+    out += "unknown exception";
+  }
+  return out;
+}
+
+/// Exchanges every part's error (collective). Rethrows this part's own; otherwise, when another
+/// part failed, throws naming the first such part and its message.
+void check_parts(Partition& part, const char* who, const std::exception_ptr& error) {
+  const std::vector<std::string> all = part.all_gather(error_message(error));
+  if (error) std::rethrow_exception(error);
+  for (std::size_t p = 0; p < all.size(); ++p)
+    if (!all[p].empty() && all[p][0] == 1)
+      fail(who, ": rank ", p, " of ", all.size(), " failed: ", all[p].substr(1));
+}
+
 std::size_t thread_count(std::size_t requested, std::size_t todo) {
   std::size_t t = requested;
   if (t == 0) t = std::max(1u, std::thread::hardware_concurrency());
@@ -776,6 +819,9 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
            directions.size() == 1 ? "1 axis" : "1 or 2 axes", " for ", directions.size(),
            " direction(s), got ", axes.size());
   const std::size_t dims = directions.size();
+  const std::shared_ptr<Partition>& part = options.partition();
+  const bool shared = part != nullptr && part->parts() > 1;
+  const bool writer = !shared || part->part() == 0;  // writes files, shows progress
   const Axis ax = axes[0];
   const Axis ay = dims == 2 ? axes[axes.size() - 1] : Axis(0, 0, 1);
   Grid g;
@@ -827,80 +873,111 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
     XG_CHECK(::flock(::fileno(file.get()), LOCK_EX | LOCK_NB) == 0, who, ": ", csv,
              " is being written by another run (it is locked)");
   };
-  if (!csv.empty()) {
-    // A CSV without even its header line holds no results (a run killed before writing it):
-    // start over.
-    if (options.resume() && file_exists(csv) && holds_a_line(csv)) {
-      XG_CHECK(file_exists(meta), who, ": ", csv, " exists but its metadata ", meta,
-               " does not; delete ", csv, " or write to another path");
-      json old;
-      {
-        std::ifstream f(meta);
-        XG_CHECK(f.good(), who, ": cannot read ", meta);
-        try {
-          f >> old;
-        } catch (const std::exception& e) {
-          fail(who, ": ", meta, " is not valid JSON (", e.what(), "); delete ", meta, " and ", csv,
-               " to start over");
-        }
-      }
-      XG_CHECK(old.is_object() && old.value("format", "") == "xgrad-landscape" &&
-                   old.contains("settings") && old["settings"].is_object(),
-               who, ": ", meta, " is not xgrad landscape metadata; delete it and ", csv,
-               " to start over");
-      const json& os = old["settings"];
-      for (const auto& [key, value] : settings) {
-        XG_CHECK(os.contains(key), who, ": ", meta, " has no setting '", key, "'; delete it and ",
+  std::exception_ptr setup_error;  // shared: part 0's file errors reach every part
+  if (!csv.empty() && writer) try {
+      // A CSV without even its header line holds no results (a run killed before writing it):
+      // start over.
+      if (options.resume() && file_exists(csv) && holds_a_line(csv)) {
+        XG_CHECK(file_exists(meta), who, ": ", csv, " exists but its metadata ", meta,
+                 " does not; delete ", csv, " or write to another path");
+        json old;
+        {
+          std::ifstream f(meta);
+          XG_CHECK(f.good(), who, ": cannot read ", meta);
+          try {
+            f >> old;
+          } catch (const std::exception& e) {
+            fail(who, ": ", meta, " is not valid JSON (", e.what(), "); delete ", meta, " and ",
                  csv, " to start over");
-        if (os[key] != value)
-          fail(who, ": ", csv, " was computed with ", key, " = ", os[key].dump(),
-               " but this run has ", key, " = ", value.dump(), "; delete ", csv, " and ", meta,
-               " or write to another path");
+          }
+        }
+        XG_CHECK(old.is_object() && old.value("format", "") == "xgrad-landscape" &&
+                     old.contains("settings") && old["settings"].is_object(),
+                 who, ": ", meta, " is not xgrad landscape metadata; delete it and ", csv,
+                 " to start over");
+        const json& os = old["settings"];
+        for (const auto& [key, value] : settings) {
+          XG_CHECK(os.contains(key), who, ": ", meta, " has no setting '", key, "'; delete it and ",
+                   csv, " to start over");
+          if (os[key] != value)
+            fail(who, ": ", csv, " was computed with ", key, " = ", os[key].dump(),
+                 " but this run has ", key, " = ", value.dump(), "; delete ", csv, " and ", meta,
+                 " or write to another path");
+        }
+        if (old.contains("started") && old["started"].is_string()) started = old["started"];
+        if (old.contains("seconds") && old["seconds"].is_number())
+          earlier_seconds = old["seconds"].get<double>();
+        open_locked();
+        std::size_t file_dims = 0;
+        long partial = -1;
+        const std::vector<Row> rows = read_rows(who, csv, file_dims, &partial);
+        XG_CHECK(file_dims == dims, who, ": ", csv, " has ", file_dims,
+                 "-D rows but the metadata says ", dims);
+        for (const Row& r : rows) {
+          XG_CHECK(r.index < total, who, ": ", csv, " has row index ", r.index, " past the grid's ",
+                   total, " points");
+          const double ex = g.x[r.index / g.y.size()], ey = g.y[r.index % g.y.size()];
+          XG_CHECK(r.x == ex && (dims == 1 || r.y == ey), who, ": ", csv, " row ", r.index,
+                   " has coordinates that are not the grid's (", exact(r.x), ", ", exact(r.y),
+                   " vs ", exact(ex), ", ", exact(ey), ")");
+          XG_CHECK(!done[r.index], who, ": ", csv, " has row index ", r.index, " twice");
+          done[r.index] = 1;
+          ++ndone;
+          g.loss[r.index] = r.loss;
+          g.accuracy[r.index] = r.acc;
+        }
+        if (partial >= 0)
+          XG_CHECK(::ftruncate(::fileno(file.get()), partial) == 0, who,
+                   ": cannot truncate the cut-short last line of ", csv);
+      } else {
+        open_locked();
+        XG_CHECK(::ftruncate(::fileno(file.get()), 0) == 0, who, ": cannot truncate ", csv);
+        crash_point("landscape_truncated");
+        write_atomic(who, meta,
+                     metadata_json(settings, directions, thread_count(options.threads(), total),
+                                   total, 0, started, 0.0, false, nparams)
+                             .dump(2) +
+                         "\n");
+        crash_point("landscape_header");
+        std::fputs((header_of(dims) + "\n").c_str(), file.get());
+        XG_CHECK(std::fflush(file.get()) == 0, who, ": writing ", csv, " failed");
       }
-      if (old.contains("started") && old["started"].is_string()) started = old["started"];
-      if (old.contains("seconds") && old["seconds"].is_number())
-        earlier_seconds = old["seconds"].get<double>();
-      open_locked();
-      std::size_t file_dims = 0;
-      long partial = -1;
-      const std::vector<Row> rows = read_rows(who, csv, file_dims, &partial);
-      XG_CHECK(file_dims == dims, who, ": ", csv, " has ", file_dims,
-               "-D rows but the metadata says ", dims);
-      for (const Row& r : rows) {
-        XG_CHECK(r.index < total, who, ": ", csv, " has row index ", r.index, " past the grid's ",
-                 total, " points");
-        const double ex = g.x[r.index / g.y.size()], ey = g.y[r.index % g.y.size()];
-        XG_CHECK(r.x == ex && (dims == 1 || r.y == ey), who, ": ", csv, " row ", r.index,
-                 " has coordinates that are not the grid's (", exact(r.x), ", ", exact(r.y), " vs ",
-                 exact(ex), ", ", exact(ey), ")");
-        XG_CHECK(!done[r.index], who, ": ", csv, " has row index ", r.index, " twice");
-        done[r.index] = 1;
-        ++ndone;
-        g.loss[r.index] = r.loss;
-        g.accuracy[r.index] = r.acc;
-      }
-      if (partial >= 0)
-        XG_CHECK(::ftruncate(::fileno(file.get()), partial) == 0, who,
-                 ": cannot truncate the cut-short last line of ", csv);
-    } else {
-      open_locked();
-      XG_CHECK(::ftruncate(::fileno(file.get()), 0) == 0, who, ": cannot truncate ", csv);
-      crash_point("landscape_truncated");
-      write_atomic(who, meta,
-                   metadata_json(settings, directions, thread_count(options.threads(), total),
-                                 total, 0, started, 0.0, false, nparams)
-                           .dump(2) +
-                       "\n");
-      crash_point("landscape_header");
-      std::fputs((header_of(dims) + "\n").c_str(), file.get());
-      XG_CHECK(std::fflush(file.get()) == 0, who, ": writing ", csv, " failed");
+    } catch (...) {
+      if (!shared) throw;
+      setup_error = std::current_exception();
     }
+  if (shared) {
+    check_parts(*part, who, setup_error);
+    // Part 0's resumed points go to every part, so all agree on the points left to compute.
+    std::string msg;
+    if (writer)
+      for (std::size_t i = 0; i < total; ++i)
+        if (done[i]) {
+          put<uint64_t>(msg, i);
+          put(msg, g.loss[i]);
+          put(msg, g.accuracy[i]);
+        }
+    const std::string resumed = part->all_gather(msg)[0];
+    if (!writer)
+      for (std::size_t pos = 0; pos < resumed.size();) {
+        const auto i = static_cast<std::size_t>(take<uint64_t>(resumed, pos));
+        XG_CHECK(i < total && !done[i], who, ": a resumed point from rank 0 is out of place");
+        g.loss[i] = take<double>(resumed, pos);
+        g.accuracy[i] = take<double>(resumed, pos);
+        done[i] = 1;
+        ++ndone;
+      }
   }
 
   // ---- the points to compute ----
   std::vector<std::size_t> todo;
   for (std::size_t i = 0; i < total; ++i)
     if (!done[i]) todo.push_back(i);
+  if (shared) {  // this part's contiguous slice
+    const auto [begin, end] = slice_of(todo.size(), part->part(), part->parts());
+    todo = std::vector<std::size_t>(todo.begin() + static_cast<std::ptrdiff_t>(begin),
+                                    todo.begin() + static_cast<std::ptrdiff_t>(end));
+  }
   const std::size_t nthreads = thread_count(options.threads(), todo.size());
   std::vector<Replica> replicas;
   if (!todo.empty()) {
@@ -925,7 +1002,11 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   std::mutex mu;
   std::exception_ptr error;
   std::size_t finished = ndone;
-  Progress progress(options, total, ndone);
+  EvalOptions shown = options;
+  if (!writer) shown.progress(false);
+  Progress progress(shown, total, ndone);
+  std::vector<std::size_t> round = todo;  // the points the workers take (shared: a round's)
+  std::string computed_now;               // shared: this round's results, to send
   const auto t0 = Clock::now();
   auto work = [&](std::size_t w) {
     NoGradGuard no_grad_here;
@@ -933,14 +1014,21 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
     try {
       while (!stop.load()) {
         const std::size_t k = next.fetch_add(1);
-        if (k >= todo.size()) break;
-        const std::size_t idx = todo[k];
+        if (k >= round.size()) break;
+        const std::size_t idx = round[k];
         const double c[2] = {g.x[idx / g.y.size()], g.y[idx % g.y.size()]};
         set_point(r, setup, c);
         const auto [l, a] = eval_replica(r, batches, loss_fn, affine ? &cache : nullptr, c, dims);
         std::lock_guard<std::mutex> lock(mu);
         g.loss[idx] = l;
         g.accuracy[idx] = a;
+        if (shared) {  // written, counted and shown once gathered
+          ++g.computed;
+          put<uint64_t>(computed_now, idx);
+          put(computed_now, l);
+          put(computed_now, a);
+          continue;
+        }
         done[idx] = 1;
         ++finished;
         ++g.computed;
@@ -959,12 +1047,82 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
       stop.store(true);
     }
   };
-  if (nthreads == 1 || todo.size() <= 1) {
-    if (!todo.empty()) work(0);
+  auto run = [&] {
+    next.store(0);
+    if (nthreads == 1 || round.size() <= 1) {
+      if (!round.empty()) work(0);
+    } else {
+      std::vector<std::thread> pool;
+      for (std::size_t t = 0; t < nthreads; ++t) pool.emplace_back(work, t);
+      for (auto& th : pool) th.join();
+    }
+  };
+  if (!shared) {
+    run();
   } else {
-    std::vector<std::thread> pool;
-    for (std::size_t t = 0; t < nthreads; ++t) pool.emplace_back(work, t);
-    for (auto& th : pool) th.join();
+    // Rounds of a few points per worker: every part sends what it computed (or its error), every
+    // part takes all results, part 0 appends them to the CSV. They go on while any part has
+    // points left, unless a part failed or part 0's on_point asked to stop.
+    const std::size_t chunk = 2 * nthreads;
+    std::size_t pos = 0;
+    for (;;) {
+      const std::size_t end = stop.load() ? pos : std::min(todo.size(), pos + chunk);
+      round.assign(todo.begin() + static_cast<std::ptrdiff_t>(pos),
+                   todo.begin() + static_cast<std::ptrdiff_t>(end));
+      pos = end;
+      computed_now.clear();
+      run();
+      std::string msg = error_message(error);
+      if (!error) {
+        msg += static_cast<char>(pos < todo.size() ? 1 : 0);
+        msg += static_cast<char>(stop.load() ? 1 : 0);
+        msg += computed_now;
+      }
+      const std::vector<std::string> all = part->all_gather(msg);
+      bool more = false, stopping = false;
+      for (std::size_t p = 0; p < all.size(); ++p) {
+        const std::string& m = all[p];
+        XG_CHECK(!m.empty(), who, ": an empty message from rank ", p);
+        if (m[0] == 1) {
+          if (error) std::rethrow_exception(error);
+          fail(who, ": rank ", p, " of ", all.size(), " failed: ", m.substr(1));
+        }
+      }
+      try {
+        for (std::size_t p = 0; p < all.size(); ++p) {
+          const std::string& m = all[p];
+          std::size_t at = 1;
+          more = take<char>(m, at) != 0 || more;
+          stopping = take<char>(m, at) != 0 || stopping;
+          while (at < m.size()) {
+            const auto idx = static_cast<std::size_t>(take<uint64_t>(m, at));
+            const double l = take<double>(m, at), a = take<double>(m, at);
+            XG_CHECK(idx < total && !done[idx], who, ": rank ", p, " sent point ", idx,
+                     " which is not one left to compute");
+            g.loss[idx] = l;
+            g.accuracy[idx] = a;
+            done[idx] = 1;
+            ++finished;
+            if (!writer) continue;
+            const double c[2] = {g.x[idx / g.y.size()], g.y[idx % g.y.size()]};
+            if (file) {
+              const std::string row = row_of(dims, idx, c[0], c[1], l, a);
+              if (std::fputs(row.c_str(), file.get()) < 0 || std::fflush(file.get()) != 0)
+                fail(who, ": writing ", csv, " failed");
+            }
+            progress.tick(finished, finished == total);
+            if (options.on_point() && !options.on_point()(GridPoint{idx, c[0], c[1], l, a}))
+              stop.store(true);
+          }
+        }
+      } catch (...) {  // sent to the others with the next round
+        if (!error) error = std::current_exception();
+        stop.store(true);
+        more = true;
+        stopping = false;
+      }
+      if (!more || stopping) break;
+    }
   }
   g.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   g.seconds_per_point = g.computed > 0 ? g.seconds / static_cast<double>(g.computed) : 0.0;
@@ -972,7 +1130,7 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   file.reset();
   if (error) std::rethrow_exception(error);
 
-  if (!csv.empty()) {
+  if (!csv.empty() && writer) {
     if (g.complete) {  // the final file: rows sorted by index, whatever the threads did
       std::string text = header_of(dims) + "\n";
       for (std::size_t i = 0; i < total; ++i)

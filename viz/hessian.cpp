@@ -17,6 +17,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <exception>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -691,65 +693,142 @@ std::vector<CurvaturePoint> curvature_ratio_map(const LossFn& loss, const NamedT
   const auto ee = direction_for(params, e, "e");
   const TensorList hess_params = tensors_of(curvature_parameters(params, ho.all_parameters()));
 
+  const std::shared_ptr<Partition>& part = options.partition();
+  const bool shared = part != nullptr && part->parts() > 1;
+  const bool writer = !shared || part->part() == 0;  // writes the CSV and the progress
   std::ofstream csv;
-  if (!csv_path.empty()) {
+  std::string open_error;
+  if (!csv_path.empty() && writer) {
     csv.open(csv_path, std::ios::out | std::ios::trunc);
-    if (!csv) throw std::runtime_error(std::string(where) + ": cannot write '" + csv_path + "'");
-    csv << "a,b,lambda_max,lambda_min,ratio,iterations,converged\n";
-    csv.flush();
+    if (!csv) open_error = std::string(where) + ": cannot write '" + csv_path + "'";
+    if (csv) {
+      csv << "a,b,lambda_max,lambda_min,ratio,iterations,converged\n";
+      csv.flush();
+    }
+  }
+  if (shared) {  // part 0 cannot write: every part stops
+    const std::vector<std::string> all = part->all_gather(open_error);
+    if (!all[0].empty()) fail(where, ": rank 0 of ", all.size(), " failed: ", all[0]);
+  } else if (!open_error.empty()) {
+    throw std::runtime_error(open_error);
   }
 
   RestoreParams restore(params);
-  std::vector<CurvaturePoint> points;
   const std::size_t total = xs.size() * ys.size();
+  std::vector<CurvaturePoint> points(total);
   const auto t0 = Clock::now();
   const bool tty = isatty(fileno(stderr)) != 0;
   std::vector<double> buf;
-  for (double b : ys)
-    for (double a : xs) {
-      for (std::size_t i = 0; i < params.size(); ++i) {
-        const std::vector<double>& p0 = restore.saved(i);
-        buf.resize(p0.size());
-        for (std::size_t j = 0; j < p0.size(); ++j) buf[j] = p0[j] + a * dd[i][j] + b * ee[i][j];
-        flat_to_tensor(buf.data(), params[i].second);
-        bump_version(params[i].second);
-      }
-      HessianOperator op(loss, hess_params, ho.reuse_graph());
-      LanczosOut out = lanczos(op, ho, where, false);
-      CurvaturePoint pt;
-      pt.a = a;
-      pt.b = b;
-      pt.lambda_max = out.result.eigenvalues[0];
-      pt.lambda_min = out.result.smallest;
-      pt.ratio =
-          (pt.lambda_max != 0 && std::isfinite(pt.lambda_max) && std::isfinite(pt.lambda_min))
-              ? std::abs(pt.lambda_min / pt.lambda_max)
-              : std::numeric_limits<double>::quiet_NaN();
-      pt.iterations = out.result.iterations;
-      pt.converged = out.result.converged;
-      points.push_back(pt);
-      if (csv.is_open()) {
-        csv << num(a) << ',' << num(b) << ',' << num(pt.lambda_max) << ',' << num(pt.lambda_min)
-            << ',' << num(pt.ratio) << ',' << pt.iterations << ',' << (pt.converged ? 1 : 0)
-            << '\n';
-        csv.flush();
-        if (!csv) fail(where, ": writing '", csv_path, "' failed");
-      }
-      // On a terminal the line is redrawn in place; in a log, one line per grid row.
-      const bool last = points.size() == total;
-      if (options.progress() && (tty || points.size() % xs.size() == 0)) {
-        const double el = seconds_since(t0);
-        const double eta =
-            el / static_cast<double>(points.size()) * static_cast<double>(total - points.size());
-        std::ostringstream line;
-        line << (tty ? "\r" : "") << "curvature map " << points.size() << "/" << total << "  a "
-             << num(a) << " b " << num(b) << "  lambda_max " << num(pt.lambda_max) << " lambda_min "
-             << num(pt.lambda_min) << "  " << static_cast<long long>(el) << " s, ETA "
-             << static_cast<long long>(eta) << " s" << (tty ? "\x1b[K" : "");
-        if (!tty || last) line << "\n";
-        std::cerr << line.str() << std::flush;
+  // Point k of the map: b = ys[k / xs.size()] (outer), a = xs[k % xs.size()] (inner).
+  auto compute = [&](std::size_t k) {
+    const double a = xs[k % xs.size()], b = ys[k / xs.size()];
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const std::vector<double>& p0 = restore.saved(i);
+      buf.resize(p0.size());
+      for (std::size_t j = 0; j < p0.size(); ++j) buf[j] = p0[j] + a * dd[i][j] + b * ee[i][j];
+      flat_to_tensor(buf.data(), params[i].second);
+      bump_version(params[i].second);
+    }
+    HessianOperator op(loss, hess_params, ho.reuse_graph());
+    LanczosOut out = lanczos(op, ho, where, false);
+    CurvaturePoint pt;
+    pt.a = a;
+    pt.b = b;
+    pt.lambda_max = out.result.eigenvalues[0];
+    pt.lambda_min = out.result.smallest;
+    pt.ratio = (pt.lambda_max != 0 && std::isfinite(pt.lambda_max) && std::isfinite(pt.lambda_min))
+                   ? std::abs(pt.lambda_min / pt.lambda_max)
+                   : std::numeric_limits<double>::quiet_NaN();
+    pt.iterations = out.result.iterations;
+    pt.converged = out.result.converged;
+    return pt;
+  };
+  // Writes point k (the CSV row and the progress line): points go out in index order.
+  auto emit = [&](std::size_t k) {
+    const CurvaturePoint& pt = points[k];
+    const std::size_t n = k + 1;
+    if (csv.is_open()) {
+      csv << num(pt.a) << ',' << num(pt.b) << ',' << num(pt.lambda_max) << ',' << num(pt.lambda_min)
+          << ',' << num(pt.ratio) << ',' << pt.iterations << ',' << (pt.converged ? 1 : 0) << '\n';
+      csv.flush();
+      if (!csv) fail(where, ": writing '", csv_path, "' failed");
+    }
+    // On a terminal the line is redrawn in place; in a log, one line per grid row.
+    const bool last = n == total;
+    if (writer && options.progress() && (tty || n % xs.size() == 0)) {
+      const double el = seconds_since(t0);
+      const double eta = el / static_cast<double>(n) * static_cast<double>(total - n);
+      std::ostringstream line;
+      line << (tty ? "\r" : "") << "curvature map " << n << "/" << total << "  a " << num(pt.a)
+           << " b " << num(pt.b) << "  lambda_max " << num(pt.lambda_max) << " lambda_min "
+           << num(pt.lambda_min) << "  " << static_cast<long long>(el) << " s, ETA "
+           << static_cast<long long>(eta) << " s" << (tty ? "\x1b[K" : "");
+      if (!tty || last) line << "\n";
+      std::cerr << line.str() << std::flush;
+    }
+  };
+  if (!shared) {
+    for (std::size_t k = 0; k < total; ++k) {
+      points[k] = compute(k);
+      emit(k);
+    }
+    return points;
+  }
+  // Shared: part p computes the contiguous slice p of the indices, one point per round; every
+  // part gets every point; part 0 writes the rows in index order as they become contiguous.
+  const auto [begin, end] = slice_of(total, part->part(), part->parts());
+  std::vector<char> have(total, 0);
+  std::size_t next = begin, written = 0;
+  std::exception_ptr error;
+  for (;;) {
+    std::string msg(1, '\0');
+    if (!error && next < end) {
+      try {
+        const CurvaturePoint pt = compute(next);
+        const uint64_t k = next++;
+        const uint64_t iterations = pt.iterations;
+        const char converged = pt.converged ? 1 : 0;
+        msg.append(reinterpret_cast<const char*>(&k), sizeof k);
+        msg.append(reinterpret_cast<const char*>(&pt.lambda_max), sizeof(double));
+        msg.append(reinterpret_cast<const char*>(&pt.lambda_min), sizeof(double));
+        msg.append(reinterpret_cast<const char*>(&pt.ratio), sizeof(double));
+        msg.append(reinterpret_cast<const char*>(&iterations), sizeof iterations);
+        msg += converged;
+      } catch (const std::exception& e) {
+        error = std::current_exception();
+        msg = std::string(1, '\1') + e.what();
       }
     }
+    const std::vector<std::string> all = part->all_gather(msg);
+    for (std::size_t p = 0; p < all.size(); ++p)
+      if (all[p][0] == 1) {
+        if (error) std::rethrow_exception(error);
+        fail(where, ": rank ", p, " of ", all.size(), " failed: ", all[p].substr(1));
+      }
+    bool any = false;
+    for (const std::string& m : all) {
+      if (m.size() == 1) continue;
+      any = true;
+      constexpr std::size_t kSize = 8 + 3 * sizeof(double) + 8 + 1;
+      if (m.size() != 1 + kSize) fail(where, ": a partition message of ", m.size(), " bytes");
+      uint64_t k = 0, iterations = 0;
+      const char* q = m.data() + 1;
+      std::memcpy(&k, q, 8);
+      if (k >= total || have[k]) fail(where, ": a shared point ", k, " out of place");
+      CurvaturePoint& pt = points[k];
+      pt.a = xs[k % xs.size()];
+      pt.b = ys[k / xs.size()];
+      std::memcpy(&pt.lambda_max, q + 8, sizeof(double));
+      std::memcpy(&pt.lambda_min, q + 16, sizeof(double));
+      std::memcpy(&pt.ratio, q + 24, sizeof(double));
+      std::memcpy(&iterations, q + 32, 8);
+      pt.iterations = static_cast<std::size_t>(iterations);
+      pt.converged = q[40] != 0;
+      have[k] = 1;
+    }
+    while (written < total && have[written]) emit(written++);
+    if (!any) break;  // no part computed a point: all slices are done
+  }
   return points;
 }
 

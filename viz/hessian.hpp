@@ -25,6 +25,7 @@
 
 #include "autograd/arg.hpp"
 #include "autograd/tensor.hpp"
+#include "viz/partition.hpp"
 
 namespace xg::viz {
 
@@ -193,6 +194,10 @@ struct CurvatureMapOptions {
   XG_ARG(HessianOptions, hessian) = HessianOptions().tol(1e-2);
   /// Print a progress line on stderr.
   XG_ARG(bool, progress) = true;
+  /// Share the points with other processes (default null: this process alone); see
+  /// viz/partition.hpp and dist::grid_partition(). Every part returns the whole map; part 0
+  /// alone writes the CSV and the progress.
+  XG_ARG(std::shared_ptr<Partition>, partition);
 };
 
 /// One point of the curvature map.

@@ -36,6 +36,7 @@
 #include "nn/dataset.hpp"
 #include "nn/module.hpp"
 #include "nn/train.hpp"
+#include "viz/partition.hpp"
 
 namespace xg::viz {
 
@@ -256,6 +257,12 @@ struct EvalOptions {
   /// Memory the affine-first-layer cache may use (default 1 GiB); past it, direct evaluation.
   EvalOptions& cache_bytes(std::size_t v) { return cache_bytes_ = v, *this; }
   std::size_t cache_bytes() const { return cache_bytes_; }
+  /// Share the points with other processes (default null: this process computes them all).
+  /// dist::grid_partition() gives the MPI job's; see viz/partition.hpp. The results, the CSV
+  /// and the returned Grid are bitwise those of a single process; only part 0 writes files,
+  /// shows progress and calls on_point (whose false stops every part).
+  EvalOptions& partition(std::shared_ptr<Partition> v) { return partition_ = std::move(v), *this; }
+  const std::shared_ptr<Partition>& partition() const { return partition_; }
 
  private:
   std::size_t threads_ = 0;
@@ -274,6 +281,7 @@ struct EvalOptions {
   std::function<bool(const GridPoint&)> on_point_;
   bool affine_first_layer_ = true;
   std::size_t cache_bytes_ = std::size_t(1) << 30;
+  std::shared_ptr<Partition> partition_;
 };
 
 /// The result of evaluate_grid: coordinates and, per point, loss and accuracy.
