@@ -28,8 +28,7 @@
 using namespace xg;
 namespace F = xg::nn::functional;
 
-int main(int argc, char** argv) try {
-  dist::Environment env(argc, argv);  // MPI_Init ... MPI_Finalize (a world of one without mpirun)
+static int tutorial(int argc, char** argv) {
   const int rank = dist::rank(), world = dist::world_size();
 
   CLI::App app{"Tutorial 11: data-parallel training over Open MPI"};
@@ -141,7 +140,11 @@ int main(int argc, char** argv) try {
     std::printf("wrote %s/metrics.csv and %s/model.safetensors\n", out.c_str(), out.c_str());
   }
   return 0;
-} catch (const std::exception& e) {
-  std::cerr << "11_distributed (rank " << xg::dist::rank() << "): " << e.what() << "\n";
-  return 2;
+}
+
+int main(int argc, char** argv) {
+  dist::Environment env(argc, argv);  // MPI_Init ... MPI_Finalize (a world of one without mpirun)
+  // An exception on one rank would leave the others waiting in their next collective: run()
+  // prints "rank R: <what>" and ends the whole job (MPI_Abort) within a moment.
+  return dist::run([&] { return tutorial(argc, argv); });
 }
