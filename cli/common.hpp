@@ -134,8 +134,9 @@ struct LandscapeSettings {
   std::string data;
   int64_t seed = 0;
   std::size_t top_k = 3;
-  std::string out;       ///< empty: the run folder
-  bool progress = true;  ///< progress bars of the grids (on stderr)
+  std::string out;           ///< empty: the run folder
+  bool progress = true;      ///< progress bars of the grids (on stderr)
+  bool distributed = false;  ///< share the grid with the other ranks of `mpirun -np N`
 };
 
 /// The four landscape computations; each writes CSV + JSON + pictures into s.out (or s.run) and

@@ -7,17 +7,74 @@
 //               path.csv, pca_surface.{csv,json}, trajectory.{svg,png}
 //   hessian     the top eigenvalues of the Hessian (Lanczos): hessian.json
 // Grids are written as computed; a rerun with the same settings resumes an interrupted one.
+// With --distributed under `mpirun -np N`, the grids' points are shared by the ranks
+// (dist::evaluate_grid): rank 0 shows the progress and writes every file; a rank that fails
+// ends the whole job (MPI_Abort) with "xgrad: error: rank R: ..." instead of a hang.
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/common.hpp"
+#ifdef XGRAD_HAVE_DIST
+#include "dist/dist.hpp"
+#endif
 
 namespace xgcli {
 
 namespace {
+
+/// True on the rank that writes files and prints (rank 0, or the only process).
+bool writer() {
+#ifdef XGRAD_HAVE_DIST
+  return xg::dist::rank() == 0;
+#else
+  return true;
+#endif
+}
+
+/// Runs one landscape command and prints its summary line; with s.distributed, as one rank of
+/// an MPI job: only rank 0 prints, and an exception on any rank prints "xgrad: error: rank R:
+/// ..." and aborts the job (the other ranks may be waiting for it in a collective).
+void run_command(const LandscapeSettings& s, const std::function<std::string()>& command) {
+  if (!s.distributed) {
+    std::cout << command() << "\n";
+    return;
+  }
+#ifdef XGRAD_HAVE_DIST
+  xg::dist::init();
+  std::string line;
+  try {
+    line = command();
+  } catch (const std::exception& e) {
+    std::ostringstream os;  // one write: the ranks' lines do not interleave
+    os << "xgrad: error: rank " << xg::dist::rank() << " of " << xg::dist::world_size() << ": "
+       << e.what() << "\n";
+    std::cerr << os.str() << std::flush;
+    xg::dist::abort(2);
+  }
+  if (writer()) std::cout << line << "\n" << std::flush;
+  xg::dist::finalize();
+#else
+  (void)command;
+  throw std::runtime_error(
+      "--distributed: this xgrad was built without Open MPI (install libopenmpi-dev and "
+      "openmpi-bin, then rebuild)");
+#endif
+}
+
+/// evaluate_grid, shared by the ranks with --distributed.
+viz::Grid grid(const LandscapeSettings& s, const viz::ModelFactory& make, const nn::Module& base,
+               const std::vector<viz::Direction>& directions, const std::vector<viz::Axis>& axes,
+               const nn::Dataset& data, const viz::EvalOptions& options) {
+#ifdef XGRAD_HAVE_DIST
+  if (s.distributed) return xg::dist::evaluate_grid(make, base, directions, axes, data, options);
+#endif
+  (void)s;
+  return viz::evaluate_grid(make, base, directions, axes, data, options);
+}
 
 /// The run's checkpoints and the folder the results go to.
 struct Inputs {
@@ -87,9 +144,10 @@ std::string landscape_1d(const LandscapeSettings& s) {
   auto b = load_model(in.centre, in.model);
   nn::FashionMNIST test_set = fashion_mnist(s.data, false, s.limit);
   prepare_folder(in.out);
-  const viz::Grid line =
-      viz::interpolate(factory(in.model), *a, *b, viz::Axis(s.line), test_set,
-                       eval_options(s, in, "interpolation.csv", {from, in.centre}));
+  const viz::Grid line = grid(
+      s, factory(in.model), *a, {viz::direction_between(*a, *b, viz::DirectionKind::states)},
+      {viz::Axis(s.line)}, test_set, eval_options(s, in, "interpolation.csv", {from, in.centre}));
+  if (!writer()) return "";
   std::vector<double> percent;
   for (double v : line.accuracy) percent.push_back(100 * v);
   for (const char* ext : {".svg", ".png"})
@@ -113,8 +171,9 @@ std::string landscape_2d(const LandscapeSettings& s) {
   const auto seed = static_cast<uint64_t>(s.seed);
   const viz::Direction dx = viz::random_direction(*net, viz::DirectionOptions().seed(2 * seed + 1));
   const viz::Direction dy = viz::random_direction(*net, viz::DirectionOptions().seed(2 * seed + 2));
-  const viz::Grid g = viz::evaluate_grid(factory(in.model), *net, {dx, dy}, {viz::Axis(s.grid)},
-                                         test_set, eval_options(s, in, "surface.csv", {in.centre}));
+  const viz::Grid g = grid(s, factory(in.model), *net, {dx, dy}, {viz::Axis(s.grid)}, test_set,
+                           eval_options(s, in, "surface.csv", {in.centre}));
+  if (!writer()) return "";
   draw_field(in.out + "/surface", g,
              viz::ContourOptions()
                  .title("test loss, filter-normalized random directions")
@@ -138,12 +197,13 @@ std::string landscape_trajectory(const LandscapeSettings& s) {
   const nn::NamedTensors final_point = viz::snapshot(*net, viz::DirectionKind::weights);
   const viz::PCADirections pca = viz::pca_directions(path, final_point);
   const viz::ProjectedPath projected = viz::project_path(path, final_point, pca.x, pca.y);
-  viz::write_path_csv(projected, in.files, in.out + "/path.csv");
+  if (writer()) viz::write_path_csv(projected, in.files, in.out + "/path.csv");
   const std::size_t num = viz::Axis(s.grid).num;
   const viz::Grid g =
-      viz::evaluate_grid(factory(in.model), *net, {pca.x, pca.y},
-                         {viz::Axis::around(projected.x, num), viz::Axis::around(projected.y, num)},
-                         test_set, eval_options(s, in, "pca_surface.csv", in.files));
+      grid(s, factory(in.model), *net, {pca.x, pca.y},
+           {viz::Axis::around(projected.x, num), viz::Axis::around(projected.y, num)}, test_set,
+           eval_options(s, in, "pca_surface.csv", in.files));
+  if (!writer()) return "";
   std::vector<std::string> labels;
   for (std::size_t e = 0; e < projected.x.size(); ++e) labels.push_back(std::to_string(e));
   draw_field(in.out + "/trajectory", g,
@@ -159,6 +219,8 @@ std::string landscape_trajectory(const LandscapeSettings& s) {
 }
 
 std::string landscape_hessian(const LandscapeSettings& s) {
+  // One Lanczos run is not split into points: under --distributed rank 0 computes it alone.
+  if (!writer()) return "";
   const Inputs in = inputs(s);
   auto net = load_model(in.centre, in.model);
   nn::FashionMNIST test_set = fashion_mnist(s.data, false, s.limit);
@@ -213,6 +275,9 @@ void add_landscape(CLI::App& app) {
     c->add_option("--seed", s->seed, "Seed of the random directions / Lanczos start")
         ->capture_default_str();
     c->add_option("--out", s->out, "Output folder (default: the run folder)");
+    c->add_flag("--distributed", s->distributed,
+                "Run as one rank of `mpirun -np N xgrad landscape ...`: the grid's points are "
+                "shared by the ranks, rank 0 writes the files");
   };
   auto check_axis = [](const std::string& spec) {
     try {
@@ -228,14 +293,14 @@ void add_landscape(CLI::App& app) {
   one->add_option("--line", s->line, "Values of a, MIN:MAX:NUM")
       ->check(check_axis)
       ->capture_default_str();
-  one->callback([s] { std::cout << landscape_1d(*s) << "\n"; });
+  one->callback([s] { run_command(*s, [s] { return landscape_1d(*s); }); });
   CLI::App* two =
       cmd->add_subcommand("2d", "Surface along two random filter-normalized directions");
   common(two);
   two->add_option("--grid", s->grid, "Grid per axis, MIN:MAX:NUM")
       ->check(check_axis)
       ->capture_default_str();
-  two->callback([s] { std::cout << landscape_2d(*s) << "\n"; });
+  two->callback([s] { run_command(*s, [s] { return landscape_2d(*s); }); });
   CLI::App* traj =
       cmd->add_subcommand("trajectory", "The checkpoints on their PCA plane, with its surface");
   common(traj);
@@ -243,13 +308,13 @@ void add_landscape(CLI::App& app) {
                    "Points per axis taken from NUM of MIN:MAX:NUM (the bounds frame the path)")
       ->check(check_axis)
       ->capture_default_str();
-  traj->callback([s] { std::cout << landscape_trajectory(*s) << "\n"; });
+  traj->callback([s] { run_command(*s, [s] { return landscape_trajectory(*s); }); });
   CLI::App* hess = cmd->add_subcommand("hessian", "Top Hessian eigenvalues at the trained point");
   common(hess);
   hess->add_option("--top-k", s->top_k, "Number of eigenvalues")
       ->check(number_above_zero())
       ->capture_default_str();
-  hess->callback([s] { std::cout << landscape_hessian(*s) << "\n"; });
+  hess->callback([s] { run_command(*s, [s] { return landscape_hessian(*s); }); });
 }
 
 }  // namespace xgcli

@@ -11,36 +11,9 @@
 
 #include "autograd/extend.hpp"
 #include "autograd/factory.hpp"
+#include "nn/sampler.hpp"
 
 namespace xg::nn {
-namespace {
-
-/// splitmix64: a small, fully specified generator, so an order depends only on seed and epoch
-/// (not on the standard library's distributions).
-struct SplitMix64 {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  /// Uniform in [0, n) without modulo bias (Lemire's method), n > 0.
-  uint64_t below(uint64_t n) {
-    unsigned __int128 m = static_cast<unsigned __int128>(next()) * n;
-    uint64_t low = static_cast<uint64_t>(m);
-    if (low < n) {
-      const uint64_t threshold = (0 - n) % n;
-      while (low < threshold) {
-        m = static_cast<unsigned __int128>(next()) * n;
-        low = static_cast<uint64_t>(m);
-      }
-    }
-    return static_cast<uint64_t>(m >> 64);
-  }
-};
-
-}  // namespace
 
 /// One epoch: its order, where it is, the current batch, and the prefetch worker if any.
 struct DataLoader::State {
@@ -161,6 +134,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, const DataLoaderO
     : dataset_(std::move(dataset)), options_(options) {
   XG_CHECK(dataset_ != nullptr, "DataLoader: the dataset is null");
   XG_CHECK(options_.batch_size() > 0, "DataLoader: batch_size must be > 0, got 0");
+  XG_CHECK(!(options_.sampler() && options_.shuffle()),
+           "DataLoader: sampler option is mutually exclusive with shuffle (the sampler gives the "
+           "order; shuffle it there, e.g. DistributedSamplerOptions().shuffle(true))");
   if (options_.seed()) {
     seed_ = *options_.seed();
   } else {
@@ -176,19 +152,25 @@ DataLoader::DataLoader(DataLoader&&) noexcept = default;
 DataLoader& DataLoader::operator=(DataLoader&&) noexcept = default;
 
 std::size_t DataLoader::size() const {
-  const std::size_t n = dataset_->size(), b = options_.batch_size();
+  const std::size_t n = options_.sampler() ? options_.sampler()->size() : dataset_->size();
+  const std::size_t b = options_.batch_size();
   return options_.drop_last() ? n / b : n / b + (n % b != 0);
 }
 
 std::vector<std::size_t> DataLoader::order(uint64_t epoch) const {
+  if (const std::shared_ptr<Sampler>& sampler = options_.sampler()) {
+    std::vector<std::size_t> order = sampler->indices(static_cast<std::size_t>(epoch));
+    XG_CHECK(order.size() == sampler->size(), "DataLoader: the sampler gave ", order.size(),
+             " indices for epoch ", epoch, " but its size() is ", sampler->size());
+    const std::size_t n = dataset_->size();
+    for (std::size_t i : order)
+      XG_CHECK(i < n, "DataLoader: the sampler gave index ", i, " for a dataset of ", n,
+               " examples (epoch ", epoch, ")");
+    return order;
+  }
+  if (options_.shuffle()) return permutation(dataset_->size(), seed_, epoch);
   std::vector<std::size_t> order(dataset_->size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  if (!options_.shuffle()) return order;
-  SplitMix64 mix{seed_};
-  SplitMix64 rng{mix.next() ^ (epoch * 0xd1342543de82ef95ull + 0x2545f4914f6cdd1dull)};
-  rng.next();
-  for (std::size_t i = order.size(); i > 1; --i)  // Fisher-Yates
-    std::swap(order[i - 1], order[rng.below(i)]);
   return order;
 }
 

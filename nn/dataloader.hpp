@@ -1,6 +1,6 @@
 #pragma once
-// DataLoader: batches of a Dataset, optionally shuffled (seeded, per epoch) and prefetched on a
-// background thread.
+// DataLoader: batches of a Dataset, optionally shuffled (seeded, per epoch) or in a Sampler's
+// order (DistributedSampler: one shard per process), and prefetched on a background thread.
 //
 //   nn::DataLoader loader(nn::FashionMNIST(true), nn::DataLoaderOptions(64).shuffle(true).seed(0));
 //   for (auto& [x, y] : loader) { ... }   // x [64, 1, 28, 28] float32, y [64] int64
@@ -15,6 +15,7 @@
 
 #include "autograd/tensor.hpp"
 #include "nn/dataset.hpp"
+#include "nn/sampler.hpp"
 
 namespace xg::nn {
 
@@ -38,6 +39,10 @@ struct DataLoaderOptions {
   /// Build the next batches on a background thread while the current one is used.
   DataLoaderOptions& prefetch(bool v) { return prefetch_ = v, *this; }
   bool prefetch() const { return prefetch_; }
+  /// Take each epoch's order from `s` (s->indices(epoch), e.g. a DistributedSampler) instead of
+  /// 0 .. N-1 or the loader's own shuffle; shuffle(true) with a sampler is an error, as PyTorch.
+  DataLoaderOptions& sampler(std::shared_ptr<Sampler> s) { return sampler_ = std::move(s), *this; }
+  const std::shared_ptr<Sampler>& sampler() const { return sampler_; }
 
  private:
   std::size_t batch_size_;
@@ -45,6 +50,7 @@ struct DataLoaderOptions {
   std::optional<uint64_t> seed_;
   bool drop_last_ = false;
   bool prefetch_ = false;
+  std::shared_ptr<Sampler> sampler_;
 };
 
 /// One batch: data [B, ...] and target [B, ...] (int64 [B] for class labels). Structured
@@ -105,11 +111,13 @@ class DataLoader {
   Iterator begin();
   Iterator end() { return Iterator(); }
 
-  /// Number of batches per epoch: ceil(N / B), or floor(N / B) with drop_last.
+  /// Number of batches per epoch: ceil(N / B), or floor(N / B) with drop_last (N: the
+  /// sampler's size() when there is one, else the dataset's).
   std::size_t size() const;
   /// The epoch the next begin() will use.
   uint64_t epoch() const { return epoch_; }
-  /// Sets the epoch the next begin() uses (same seed and epoch: same order).
+  /// Sets the epoch the next begin() uses (same seed and epoch: same order); with a sampler,
+  /// the epoch passed to its indices(epoch).
   void set_epoch(uint64_t epoch) { epoch_ = epoch; }
   /// The example order of `epoch` (what begin() would visit; does not advance anything).
   std::vector<std::size_t> order(uint64_t epoch) const;

@@ -11,6 +11,7 @@
 #include "nn/metrics.hpp"
 #include "nn/models.hpp"
 #include "nn/module.hpp"
+#include "nn/sampler.hpp"
 #include "nn/sequential.hpp"
 #include "nn/serialize.hpp"
 #include "nn/synthetic.hpp"
