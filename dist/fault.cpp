@@ -7,6 +7,7 @@
 #include <exception>
 #include <iostream>
 #include <sstream>
+#include <string>
 
 #include "dist/process_group.hpp"
 
@@ -23,7 +24,15 @@ void abort(int code) {
 int run(const std::function<int()>& main_fn) {
   std::string what;
   try {
-    return main_fn();
+    const int status = main_fn();
+    if (status == 0) return 0;
+    // A rank leaving with an error while others may wait for it in a collective: its
+    // MPI_Finalize would wait for them too, and the job would hang. End it instead.
+    what = "exited with status " + std::to_string(status);
+    std::ostringstream line;
+    line << "rank " << rank() << ": " << what << "\n";
+    std::cerr << line.str() << std::flush;
+    abort(status);
   } catch (const std::exception& e) {
     what = e.what();
   } catch (...) {
