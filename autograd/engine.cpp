@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_set>
@@ -222,15 +223,19 @@ class AccumulateGrad final : public Node {
     TensorImpl& leaf = *leaf_.impl();
     std::mutex& mutex = leaf_mutex(&leaf);
     std::vector<GradHook> hooks;
+    std::vector<PostAccumulateGradHook> post;
     {
       std::lock_guard<std::mutex> lock(mutex);
-      const bool no_hooks = !leaf.meta || leaf.meta->hooks.empty();
+      const bool no_hooks = !leaf.meta || !leaf.meta->has_hooks();
       if (no_hooks && !is_grad_enabled()) {    // the common case: one lock
         const bool owned = unshared(grad_in);  // held only by the engine
         accumulate(leaf.autograd_meta().grad, Tensor(grad_in), owned, true);
         return {};
       }
-      if (!no_hooks) hooks = leaf.meta->hooks;
+      if (!no_hooks) {
+        hooks = leaf.meta->hooks;
+        post = leaf.meta->post_accumulate_hooks;
+      }
     }
     // Hooks are user code (they may read p.grad()): run unlocked.
     const Tensor replaced =
@@ -240,8 +245,11 @@ class AccumulateGrad final : public Node {
     // the user keeps is not, and gets copied.
     const bool owned = unshared(g);
     if (!is_grad_enabled()) {
-      std::lock_guard<std::mutex> lock(mutex);
-      accumulate(leaf.autograd_meta().grad, Tensor(g), owned, true);
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        accumulate(leaf.autograd_meta().grad, Tensor(g), owned, true);
+      }
+      for (const PostAccumulateGradHook& hook : post) hook(leaf_);  // user code: unlocked
       return {};
     }
     // create_graph: the sum is recorded, which may lock other leaves, so compute it unlocked
@@ -254,9 +262,11 @@ class AccumulateGrad final : public Node {
       Tensor& slot = leaf.autograd_meta().grad;
       if (slot.is_same(before)) {
         slot = std::move(acc);
-        return {};
+        break;
       }
     }
+    for (const PostAccumulateGradHook& hook : post) hook(leaf_);
+    return {};
   }
 
  private:
@@ -290,6 +300,11 @@ void set_leaf_grad(TensorImpl& impl, const Tensor& g) {
 void add_leaf_hook(TensorImpl& impl, GradHook hook) {
   std::lock_guard<std::mutex> lock(leaf_mutex(&impl));
   impl.autograd_meta().hooks.push_back(std::move(hook));
+}
+
+void add_post_accumulate_hook(TensorImpl& impl, PostAccumulateGradHook hook) {
+  std::lock_guard<std::mutex> lock(leaf_mutex(&impl));
+  impl.autograd_meta().post_accumulate_hooks.push_back(std::move(hook));
 }
 
 void note_inputs(Node& node, const TensorList& inputs) {
@@ -423,6 +438,7 @@ struct GraphTask {
   std::vector<uint32_t> order;   // xg::grad: children before parents
   std::vector<std::pair<uint32_t, std::size_t>> stack;
   std::vector<uint32_t> ready;
+  std::vector<std::function<void()>> callbacks;  // queue_callback: run once the pass is done
 
   bool needed(const Node* n) const {
     const uint32_t id = index.find(n);
@@ -435,6 +451,7 @@ struct GraphTask {
     order.clear();
     stack.clear();
     ready.clear();
+    callbacks.clear();
     if (nodes.capacity() > (std::size_t(1) << 16)) {
       nodes.shrink_to_fit();
       edges.shrink_to_fit();
@@ -500,6 +517,14 @@ bool Node::needs_grad(std::size_t i) const {
   return !task || task->all_needed || task->needed(next_[i].get());
 }
 
+void queue_callback(std::function<void()> callback) {
+  if (!current_task)
+    fail(
+        "queue_callback: no backward pass is running on this thread (call it from a hook "
+        "during backward)");
+  current_task->callbacks.push_back(std::move(callback));
+}
+
 const char* backward_entry_point() { return current_task ? current_task->who : "backward"; }
 
 /// The backward pass, in phases: roots, topological order, dependencies, execution.
@@ -521,6 +546,7 @@ class Engine {
     count_dependencies(task);
     TensorList captured =
         execute(task, root_nodes, grads, keep_graph, create_graph, input_ids.size());
+    run_callbacks(task);
     if (!inputs) return {};
     TensorList result(inputs->size());
     for (std::size_t k = 0; k < input_ids.size(); ++k) {
@@ -563,6 +589,15 @@ class Engine {
       grads.push_back(std::move(g));
     }
     return grads;
+  }
+
+  /// Phase 5: queue_callback's callbacks, in order (one may queue more), in the caller's grad
+  /// mode. A pass that threw never gets here: its callbacks are dropped with the task.
+  static void run_callbacks(GraphTask& task) {
+    for (std::size_t i = 0; i < task.callbacks.size(); ++i) {
+      std::function<void()> callback = std::move(task.callbacks[i]);  // the list may grow
+      callback();
+    }
   }
 
   /// xg::grad's inputs: the nodes their gradients flow into.

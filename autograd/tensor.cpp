@@ -285,6 +285,21 @@ void Tensor::register_hook(GradHook hook) const {
     add_leaf_hook(i, std::move(hook));
 }
 
+void Tensor::register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const {
+  TensorImpl& i = checked(impl_, "register_post_accumulate_grad_hook");
+  if (!i.requires_grad)
+    fail(
+        "register_post_accumulate_grad_hook: cannot register a hook on a tensor that does not "
+        "require grad (shape ",
+        i.shape, ")");
+  if (i.grad_fn)
+    fail(
+        "register_post_accumulate_grad_hook: only leaf tensors accumulate into grad(); this "
+        "tensor of shape ",
+        i.shape, " was made by ", i.grad_fn->name(), " (use register_hook)");
+  add_post_accumulate_hook(i, std::move(hook));
+}
+
 // ---- method forms ----
 Tensor Tensor::sum() const { return xg::sum(*this); }
 Tensor Tensor::sum(std::vector<int64_t> d, bool k) const { return xg::sum(*this, std::move(d), k); }

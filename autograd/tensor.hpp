@@ -34,6 +34,9 @@ using TensorList = std::vector<Tensor>;
 /// A gradient hook: sees the incoming gradient, returns a replacement or an undefined Tensor to
 /// keep it.
 using GradHook = std::function<Tensor(const Tensor&)>;
+/// A hook run after a leaf's gradient was accumulated into its .grad(); it receives the leaf
+/// (PyTorch's register_post_accumulate_grad_hook).
+using PostAccumulateGradHook = std::function<void(const Tensor&)>;
 
 class Tensor {
  public:
@@ -90,6 +93,10 @@ class Tensor {
   bool retains_grad() const;
   /// Calls `hook(grad)` whenever the gradient of this tensor is computed.
   void register_hook(GradHook hook) const;
+  /// Calls `hook(*this)` on a leaf each time backward has added a gradient into its grad()
+  /// (after the register_hook hooks ran; PyTorch's register_post_accumulate_grad_hook).
+  /// Distributed data parallel starts a bucket's allreduce from here. Leaves only.
+  void register_post_accumulate_grad_hook(PostAccumulateGradHook hook) const;
   /// Version counter of the data, bumped by every in-place op.
   uint32_t version() const;
   /// Optional display name (shown in printed graphs).

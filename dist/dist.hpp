@@ -4,3 +4,4 @@
 #include "dist/fault.hpp"
 #include "dist/landscape.hpp"
 #include "dist/process_group.hpp"
+#include "dist/ddp.hpp"

@@ -47,8 +47,10 @@ struct AutogradMeta {
   Tensor grad;
   std::weak_ptr<Node> accumulator;  // leaves only; the graph owns it
   std::vector<GradHook> hooks;      // leaves only (non-leaf hooks live on grad_fn)
+  std::vector<PostAccumulateGradHook> post_accumulate_hooks;  // leaves only
   bool retains_grad = false;
   std::string name;
+  bool has_hooks() const { return !hooks.empty() || !post_accumulate_hooks.empty(); }
 };
 
 struct TensorImpl {
@@ -128,6 +130,8 @@ Tensor leaf_grad(const TensorImpl& impl);
 void set_leaf_grad(TensorImpl& impl, const Tensor& grad);
 /// Adds a hook to a leaf under its lock.
 void add_leaf_hook(TensorImpl& impl, GradHook hook);
+/// Adds a hook run after backward accumulated into the leaf's .grad(), under the leaf's lock.
+void add_post_accumulate_hook(TensorImpl& impl, PostAccumulateGradHook hook);
 
 /// A node whose backward is a lambda `(const Tensor& grad, Node& self) -> TensorList`; the lambda
 /// holds what backward needs and is destroyed by release().

@@ -442,3 +442,101 @@ TEST_CASE("gradients of several roots and shared subgraphs go through one accumu
   y.sum().backward();
   CHECK(x.grad().to_vector<double>() == std::vector<double>{2.0, 2.0});
 }
+
+TEST_CASE("post-accumulate-grad hooks run after .grad() was updated, once per accumulation") {
+  Tensor p = tensor({1.0, 2.0}, {2}, Dtype::float64).requires_grad_();
+  std::vector<std::vector<double>> seen;
+  p.register_hook([](const Tensor& g) { return g * 10.0; });  // runs first, replaces
+  p.register_post_accumulate_grad_hook([&](const Tensor& leaf) {
+    CHECK(leaf.is_same(p));
+    seen.push_back(leaf.grad().to_vector<double>());
+  });
+  (p * p).sum().backward();  // grad 2p * 10
+  CHECK(seen == std::vector<std::vector<double>>{{20.0, 40.0}});
+  (p * 3.0).sum().backward();  // accumulates 30 more: the hook sees the sum
+  CHECK(seen.back() == std::vector<double>{50.0, 70.0});
+  backward({(p * 1.0).sum(), (p * 2.0).sum()});  // one gradient (summed in the graph): one call
+  CHECK(seen.size() == 3);
+  CHECK(seen.back() == std::vector<double>{80.0, 100.0});
+  // Recorded backward (create_graph) runs them too.
+  Tensor q = scalar(3.0);
+  int calls = 0;
+  q.register_post_accumulate_grad_hook([&](const Tensor& leaf) {
+    ++calls;
+    CHECK(leaf.grad().requires_grad());
+  });
+  (q * q).backward(Tensor(), true, true);
+  CHECK(calls == 1);
+  // grad() leaves .grad() alone: no call.
+  grad({q * q}, {q});
+  CHECK(calls == 1);
+}
+
+TEST_CASE("a post-accumulate-grad hook needs a leaf that requires grad") {
+  Tensor x = scalar(1.0);
+  Tensor y = x * 2.0;
+  CHECK_THROWS_WITH_AS(y.register_post_accumulate_grad_hook([](const Tensor&) {}),
+                       "register_post_accumulate_grad_hook: only leaf tensors accumulate into "
+                       "grad(); this tensor of shape [] was made by MulBackward (use "
+                       "register_hook)",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(scalar(1.0, false).register_post_accumulate_grad_hook([](const Tensor&) {}),
+                       "register_post_accumulate_grad_hook: cannot register a hook on a tensor "
+                       "that does not require grad (shape [])",
+                       std::invalid_argument);
+}
+
+TEST_CASE("queue_callback runs once after every gradient of the pass was accumulated") {
+  Tensor a = scalar(2.0), b = scalar(3.0);
+  std::vector<std::string> log;
+  a.register_post_accumulate_grad_hook([&](const Tensor&) {
+    log.push_back("a");
+    queue_callback([&] {
+      log.push_back("end:a=" + std::to_string(int(a.grad().item<double>())) +
+                    ",b=" + std::to_string(int(b.grad().item<double>())));
+      queue_callback([&] { log.push_back("queued by a callback"); });
+    });
+  });
+  b.register_post_accumulate_grad_hook([&](const Tensor&) { log.push_back("b"); });
+  (a * b).backward();
+  REQUIRE(log.size() == 4);
+  CHECK(log[3] == "queued by a callback");
+  CHECK(log[2] == "end:a=3,b=2");  // after both leaves
+  log.clear();
+  (a * b).backward();  // the callbacks of the last pass are gone; the hook queues a new one
+  CHECK(log.size() == 4);
+  CHECK(log[2] == "end:a=6,b=4");
+  CHECK_THROWS_WITH_AS(queue_callback([] {}),
+                       "queue_callback: no backward pass is running on this thread (call it "
+                       "from a hook during backward)",
+                       std::invalid_argument);
+}
+
+TEST_CASE(
+    "queue_callback: a pass nested in a hook runs its own callbacks; a failed pass drops "
+    "them") {
+  Tensor x = scalar(2.0);
+  std::vector<std::string> log;
+  Tensor h = x * 3.0;
+  h.register_hook([&](const Tensor&) {
+    queue_callback([&] { log.push_back("outer"); });
+    EnableGradGuard with_grad;
+    Tensor c = scalar(1.0);
+    c.register_post_accumulate_grad_hook(
+        [&](const Tensor&) { queue_callback([&] { log.push_back("inner"); }); });
+    (c * 2.0).backward();
+    log.push_back("after inner");
+    return Tensor();
+  });
+  h.backward();
+  CHECK(log == std::vector<std::string>{"inner", "after inner", "outer"});
+  log.clear();
+  Tensor y = x * 3.0;
+  y.register_hook([&](const Tensor& g) {
+    queue_callback([&] { log.push_back("never"); });
+    return g.reshape({1});  // wrong shape: the pass throws
+  });
+  CHECK_THROWS(y.backward());
+  (x * 1.0).backward();
+  CHECK(log.empty());
+}
