@@ -103,6 +103,9 @@ struct TrainSettings {
   std::string out = "runs/mlp";
   bool resume = false;
   bool progress = true;
+  /// One rank of `mpirun -np N xgrad train --distributed`: DistributedDataParallel over a
+  /// DistributedSampler, batch_size per rank (global batch N x batch_size); rank 0 writes.
+  bool distributed = false;
 };
 
 /// What a training run leaves: the trained model, every epoch's record, the test confusion.
