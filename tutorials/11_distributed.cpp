@@ -10,7 +10,8 @@
 //
 // Run:  mpirun --allow-run-as-root --oversubscribe -np 2 ./build/tutorials/11_distributed
 //       ./build/tutorials/11_distributed        (without mpirun: a world of one rank)
-//       options: [--out DIR] [--quick] [--epochs N] [--batch B] [--model mlp|cnn] [--limit N]
+//       options: [--out DIR] [--quick] [--epochs N] [--batch B] [--lr X] [--model mlp|cnn] [--limit
+//       N]
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -28,28 +29,17 @@
 using namespace xg;
 namespace F = xg::nn::functional;
 
-static int tutorial(int argc, char** argv) {
-  const int rank = dist::rank(), world = dist::world_size();
-
-  CLI::App app{"Tutorial 11: data-parallel training over Open MPI"};
+/// The command line (every rank parses the same one).
+struct Settings {
   std::string out = "runs/11_distributed", model_name = "mlp";
   bool quick = false;
   int epochs = 3, batch = 64, limit = 0;
-  app.add_option("--out", out, "output folder (created by rank 0)");
-  app.add_flag("--quick", quick, "1 epoch on 2,000 images (for CI)");
-  app.add_option("--epochs", epochs, "passes over the training images")->check(CLI::Range(1, 1000));
-  app.add_option("--batch", batch, "batch size per rank (one step sees world_size * batch)")
-      ->check(CLI::Range(1, 60000));
-  app.add_option("--model", model_name, "mlp (784-256-128-10) or cnn (channels 32, 64)")
-      ->check(CLI::IsMember({"mlp", "cnn"}));
-  app.add_option("--limit", limit, "use the first N training and test images (0: all)")
-      ->check(CLI::Range(0, 60000));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // Every rank parses the same command line, so all of them stop here together.
-    return rank == 0 ? (app.exit(e) == 0 ? 0 : 2) : (e.get_exit_code() == 0 ? 0 : 2);
-  }
+  double lr = 0;  // 0: the model's default
+};
+
+static int tutorial(Settings s) {
+  const int rank = dist::rank(), world = dist::world_size();
+  auto& [out, model_name, quick, epochs, batch, limit, lr] = s;
   if (quick) epochs = 1, limit = limit ? limit : 2000;
   manual_seed(0);  // the same initial weights everywhere (DDP broadcasts rank 0's anyway)
 
@@ -76,7 +66,7 @@ static int tutorial(int argc, char** argv) {
   for (const auto& p : net->parameters()) num_parameters += p.numel();
 
   // 3. The usual SGD on the wrapper's parameters (the same tensors as net's).
-  const double lr = model_name == "mlp" ? 0.05 : 0.01;
+  if (lr == 0) lr = model_name == "mlp" ? 0.05 : 0.01;
   optim::SGD opt(model->parameters(), optim::SGDOptions(lr).momentum(0.9).weight_decay(5e-4));
   if (rank == 0) {
     std::filesystem::create_directories(out);
@@ -144,7 +134,28 @@ static int tutorial(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   dist::Environment env(argc, argv);  // MPI_Init ... MPI_Finalize (a world of one without mpirun)
+  CLI::App app{"Tutorial 11: data-parallel training over Open MPI"};
+  Settings s;
+  app.add_option("--out", s.out, "output folder (created by rank 0)");
+  app.add_flag("--quick", s.quick, "1 epoch on 2,000 images (for CI)");
+  app.add_option("--epochs", s.epochs, "passes over the training images")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--batch", s.batch, "batch size per rank (one step sees world_size * batch)")
+      ->check(CLI::Range(1, 60000));
+  app.add_option("--lr", s.lr, "SGD learning rate (default: 0.05 for the MLP, 0.01 for the CNN)")
+      ->check(CLI::Range(1e-6, 10.0));
+  app.add_option("--model", s.model_name, "mlp (784-256-128-10) or cnn (channels 32, 64)")
+      ->check(CLI::IsMember({"mlp", "cnn"}));
+  app.add_option("--limit", s.limit, "use the first N training and test images (0: all)")
+      ->check(CLI::Range(0, 60000));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Every rank parses the same command line and stops here; rank 0 prints the message.
+    const int code = dist::rank() == 0 ? app.exit(e) : e.get_exit_code();
+    return code == 0 ? 0 : 2;  // --help: 0; a bad argument: 2
+  }
   // An exception on one rank would leave the others waiting in their next collective: run()
   // prints "rank R: <what>" and ends the whole job (MPI_Abort) within a moment.
-  return dist::run([&] { return tutorial(argc, argv); });
+  return dist::run([&] { return tutorial(s); });
 }
