@@ -234,3 +234,37 @@ TEST_CASE("ddp: a model or option that differs across ranks is an error on every
   DistributedDataParallel ok(same);  // the failed attempts left nothing half-started
   CHECK(ok.bucket_assignment().size() == 1);
 }
+
+TEST_CASE("ddp: a small CNN (conv, pooling, no BatchNorm) trains as one process with the batch") {
+  // BatchNorm is left out: its batch statistics are per rank (no SyncBatchNorm), so a model with
+  // it does not equal the big batch, as in PyTorch.
+  const std::size_t n = static_cast<std::size_t>(dist::world_size()), B = 2, steps = 20;
+  auto make_cnn = [](uint64_t seed) {
+    manual_seed(seed);
+    auto m = std::make_shared<nn::CNN>(
+        nn::CNNOptions().image_size(6).channels({3, 4}).batch_norm(false).num_classes(kClasses));
+    m->to(Dtype::float64);
+    return m;
+  };
+  manual_seed(99);
+  std::vector<Tensor> xs, ys;
+  for (std::size_t t = 0; t < steps; ++t) {
+    xs.push_back(randn({n * B, 1, 6, 6}, Dtype::float64));
+    ys.push_back(randint(0, kClasses, {n * B}, Dtype::int64));
+  }
+  auto reference = make_cnn(8);
+  optim::SGD ref_opt(reference->parameters(), optim::SGDOptions(0.05).momentum(0.9));
+  DistributedDataParallel ddp(make_cnn(8 + dist::rank()),
+                              DistributedDataParallelOptions().bucket_cap_mb(0.0001));
+  CHECK(ddp.bucket_assignment().size() >= 3);
+  optim::SGD opt(ddp.parameters(), optim::SGDOptions(0.05).momentum(0.9));
+  for (std::size_t t = 0; t < steps; ++t) {
+    ref_opt.zero_grad();
+    nn::functional::cross_entropy((*reference)(xs[t]), ys[t]).backward();
+    ref_opt.step();
+    opt.zero_grad();
+    nn::functional::cross_entropy(ddp(shard(xs[t], B)), shard(ys[t], B)).backward();
+    opt.step();
+  }
+  CHECK(max_param_diff(*ddp.module(), *reference) <= 1e-12);
+}
