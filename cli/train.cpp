@@ -23,8 +23,7 @@
 
 #include "cli/common.hpp"
 #include "optim/optim.hpp"
-#if defined(XGRAD_HAVE_DIST) && __has_include("dist/ddp.hpp")
-#define XGRAD_HAVE_DDP 1
+#ifdef XGRAD_HAVE_DIST
 #include "dist/ddp.hpp"
 #include "dist/fault.hpp"
 #include "dist/process_group.hpp"
@@ -58,12 +57,12 @@ TrainResult train(const TrainSettings& s) {
   set_threads(s.threads);
   // One process, or rank `rank` of `ranks` with --distributed; rank 0 prints and writes.
   int rank = 0, ranks = 1;
-#ifdef XGRAD_HAVE_DDP
+#ifdef XGRAD_HAVE_DIST
   if (s.distributed) rank = dist::rank(), ranks = dist::world_size();
 #else
   if (s.distributed)
     throw std::runtime_error(
-        "--distributed: this xgrad was built without Open MPI's DistributedDataParallel "
+        "--distributed: this xgrad was built without Open MPI "
         "(install libopenmpi-dev and openmpi-bin, then rebuild)");
 #endif
   const bool writer = rank == 0;
@@ -131,7 +130,7 @@ TrainResult train(const TrainSettings& s) {
                    nn::read_metadata(optimizer_file).at("epoch") == std::to_string(done);
     }
   }
-#ifdef XGRAD_HAVE_DDP
+#ifdef XGRAD_HAVE_DIST
   if (s.distributed) {
     Tensor shared = tensor(std::vector<double>{static_cast<double>(done), with_state ? 1.0 : 0.0},
                            {2}, Dtype::int64);
@@ -188,7 +187,7 @@ TrainResult train(const TrainSettings& s) {
   // wrapper (weights broadcast from rank 0, gradients averaged over the ranks). Checkpoints
   // always hold the unwrapped model.
   std::shared_ptr<nn::Module> trained = r.model;
-#ifdef XGRAD_HAVE_DDP
+#ifdef XGRAD_HAVE_DIST
   if (s.distributed) trained = std::make_shared<dist::DistributedDataParallel>(r.model);
 #endif
 
@@ -301,7 +300,7 @@ void add_train(CLI::App& app) {
       }
     };
     if (!s->distributed) return command(true);
-#ifdef XGRAD_HAVE_DDP
+#ifdef XGRAD_HAVE_DIST
     // One rank of an MPI job: only rank 0 prints (the others' std::cout is muted), and an
     // exception on any rank ends the whole job (the others may wait for it in a collective).
     dist::init();

@@ -1583,6 +1583,22 @@ TEST_CASE("misuse table: nn data, init, training, checkpoints") {
        [] { nn::DataLoader(std::shared_ptr<const nn::Dataset>()); },
        Throws::invalid_argument,
        {"DataLoader", "null"}},
+      {"DataLoader with a sampler and shuffle(true)",
+       [] {
+         nn::DataLoader(nn::TensorDataset(zeros({4, 2}), zeros({4})),
+                        nn::DataLoaderOptions(2).shuffle(true).sampler(
+                            std::make_shared<nn::DistributedSampler>(4, 2, 0)));
+       },
+       Throws::invalid_argument,
+       {"DataLoader", "sampler", "shuffle"}},
+      {"DistributedSampler with rank 2 of 2 replicas",
+       [] { nn::DistributedSampler(10, 2, 2); },
+       Throws::invalid_argument,
+       {"DistributedSampler", "rank 2", "[0, 1]"}},
+      {"DistributedSampler with 0 replicas",
+       [] { nn::DistributedSampler(10, 0, 0); },
+       Throws::invalid_argument,
+       {"DistributedSampler", "num_replicas", "0"}},
       {"TensorDataset of [4, 2] data and [3] targets",
        [] {
          nn::TensorDataset(zeros({4, 2}), zeros({3}));
