@@ -129,8 +129,11 @@ void draw_field(const std::string& stem, const viz::Grid& g, viz::ContourOptions
 
 std::string seconds(const viz::Grid& g) {
   std::ostringstream os;
-  os << g.x.size() * g.y.size() << " points (" << g.computed << " computed in " << std::fixed
-     << std::setprecision(1) << g.seconds << " s)";
+  os << g.x.size() * g.y.size() << " points (" << g.computed << " computed";
+#ifdef XGRAD_HAVE_DIST
+  if (xg::dist::world_size() > 1) os << " by rank 0 of " << xg::dist::world_size();
+#endif
+  os << " in " << std::fixed << std::setprecision(1) << g.seconds << " s)";
   return os.str();
 }
 

@@ -1060,10 +1060,13 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   if (!shared) {
     run();
   } else {
-    // Rounds of a few points per worker: every part sends what it computed (or its error), every
-    // part takes all results, part 0 appends them to the CSV. They go on while any part has
-    // points left, unless a part failed or part 0's on_point asked to stop.
-    const std::size_t chunk = 2 * nthreads;
+    // Rounds: every part computes some points, sends what it computed (or its error), and takes
+    // all results; part 0 appends them to the CSV. The first round is 2 points per worker, the
+    // next ones about kRoundSeconds of work each (from the time per point measured so far), so
+    // cheap points do not pay a collective each and an interruption loses little. They go on
+    // while any part has points left, unless a part failed or part 0's on_point asked to stop.
+    constexpr double kRoundSeconds = 0.5;
+    std::size_t chunk = 2 * nthreads;
     std::size_t pos = 0;
     for (;;) {
       const std::size_t end = stop.load() ? pos : std::min(todo.size(), pos + chunk);
@@ -1071,7 +1074,13 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
                    todo.begin() + static_cast<std::ptrdiff_t>(end));
       pos = end;
       computed_now.clear();
+      const auto r0 = Clock::now();
       run();
+      const double took = std::chrono::duration<double>(Clock::now() - r0).count();
+      if (!round.empty())
+        chunk = std::max<std::size_t>(
+            2 * nthreads, static_cast<std::size_t>(static_cast<double>(round.size()) *
+                                                   kRoundSeconds / std::max(took, 1e-6)));
       std::string msg = error_message(error);
       if (!error) {
         msg += static_cast<char>(pos < todo.size() ? 1 : 0);

@@ -153,6 +153,13 @@ TEST_CASE("dist landscape: an interrupted distributed grid resumes, with any num
   CHECK(rest.complete);
   dist::barrier();
   if (dist::rank() == 0) CHECK(read_file(csv) == expected);
+  // A finished file is reused as is: nothing left to compute on any rank, the same values.
+  const viz::Grid again = dist::evaluate_grid(s.make, *s.net, {s.dx, s.dy}, axes, s.data,
+                                              viz::EvalOptions(opts).csv(csv));
+  CHECK(again.complete);
+  CHECK(again.computed == 0);
+  CHECK(bitwise_equal(again.loss, rest.loss));
+  dist::barrier();
   // A single process (rank 0 alone) resumes a distributed partial file as well.
   const std::string csv1 = shared_dir() + "/resume1.csv";
   seen = 0;
