@@ -470,6 +470,8 @@ TEST_CASE("post-accumulate-grad hooks run after .grad() was updated, once per ac
   // grad() leaves .grad() alone: no call.
   grad({q * q}, {q});
   CHECK(calls == 1);
+  // create_graph made a cycle q -> grad -> its graph -> q (as in PyTorch): break it.
+  q.set_grad(Tensor());
 }
 
 TEST_CASE("a post-accumulate-grad hook needs a leaf that requires grad") {
