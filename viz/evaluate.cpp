@@ -1005,6 +1005,17 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
   EvalOptions shown = options;
   if (!writer) shown.progress(false);
   Progress progress(shown, total, ndone);
+  // A finished point (the writer's side): its CSV row appended and flushed, the progress bar,
+  // the user's callback (false stops the run).
+  auto record = [&](std::size_t idx, double x, double y, double l, double a) {
+    if (file) {
+      const std::string row = row_of(dims, idx, x, y, l, a);
+      if (std::fputs(row.c_str(), file.get()) < 0 || std::fflush(file.get()) != 0)
+        fail(who, ": writing ", csv, " failed");
+    }
+    progress.tick(finished, finished == total);
+    if (options.on_point() && !options.on_point()(GridPoint{idx, x, y, l, a})) stop.store(true);
+  };
   std::vector<std::size_t> round = todo;  // the points the workers take (shared: a round's)
   std::string computed_now;               // shared: this round's results, to send
   const auto t0 = Clock::now();
@@ -1032,14 +1043,7 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
         done[idx] = 1;
         ++finished;
         ++g.computed;
-        if (file) {
-          const std::string row = row_of(dims, idx, c[0], c[1], l, a);
-          if (std::fputs(row.c_str(), file.get()) < 0 || std::fflush(file.get()) != 0)
-            fail(who, ": writing ", csv, " failed");
-        }
-        progress.tick(finished, finished == total);
-        if (options.on_point() && !options.on_point()(GridPoint{idx, c[0], c[1], l, a}))
-          stop.store(true);
+        record(idx, c[0], c[1], l, a);
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu);
@@ -1113,15 +1117,7 @@ Grid evaluate_grid(const ModelFactory& factory, const nn::Module& base,
             done[idx] = 1;
             ++finished;
             if (!writer) continue;
-            const double c[2] = {g.x[idx / g.y.size()], g.y[idx % g.y.size()]};
-            if (file) {
-              const std::string row = row_of(dims, idx, c[0], c[1], l, a);
-              if (std::fputs(row.c_str(), file.get()) < 0 || std::fflush(file.get()) != 0)
-                fail(who, ": writing ", csv, " failed");
-            }
-            progress.tick(finished, finished == total);
-            if (options.on_point() && !options.on_point()(GridPoint{idx, c[0], c[1], l, a}))
-              stop.store(true);
+            record(idx, g.x[idx / g.y.size()], g.y[idx % g.y.size()], l, a);
           }
         }
       } catch (...) {  // sent to the others with the next round
